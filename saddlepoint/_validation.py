@@ -1,0 +1,117 @@
+"""Input checks shared by the whole package.
+
+Every public entry point validates its arguments here, so that bad input fails with a
+``ValueError`` (or ``TypeError``) naming the parameter, never deep inside numba or scipy.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "check_int",
+    "check_real",
+    "check_array",
+    "check_unit_rows",
+    "check_probability_rows",
+    "check_rng",
+]
+
+UNIT_NORM_TOL = 1e-8
+
+
+def check_int(name, value, minimum=None, maximum=None):
+    """Return ``value`` as an int, or raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, float, np.floating)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value) or value != int(value):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_real(name, value, minimum=None, maximum=None, strict=False, allow_inf=False):
+    """Return ``value`` as a float, or raise naming ``name``.
+
+    ``strict=True`` makes the bounds exclusive. NaN is always rejected; infinity only
+    when ``allow_inf``.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if math.isnan(value):
+        raise ValueError(f"{name} must not be NaN")
+    if math.isinf(value) and not allow_inf:
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and (value < minimum or (strict and value == minimum)):
+        op = ">" if strict else ">="
+        raise ValueError(f"{name} must be {op} {minimum}, got {value}")
+    if maximum is not None and (value > maximum or (strict and value == maximum)):
+        op = "<" if strict else "<="
+        raise ValueError(f"{name} must be {op} {maximum}, got {value}")
+    return value
+
+
+def check_array(name, value, ndim=None, shape=None, minimum=None, finite=True, dtype=float):
+    """Return ``value`` as a numpy array of ``dtype``, checking dimension, shape and values.
+
+    ``shape`` may contain ``None`` for free axes.
+    """
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    if shape is not None:
+        if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
+            want = tuple("*" if s is None else s for s in shape)
+            raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    if finite and arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    if minimum is not None and arr.size and np.min(arr) < minimum:
+        raise ValueError(f"{name} must be >= {minimum} everywhere, got min {np.min(arr)}")
+    return arr
+
+
+def check_unit_rows(name, value, tol=UNIT_NORM_TOL, ndim=2):
+    """Return ``value`` as a float array whose last axis has unit norm, or raise."""
+    arr = check_array(name, value, ndim=ndim)
+    if arr.shape[-1] < 2:
+        raise ValueError(f"{name} must live on a sphere of dimension N >= 2, got N = {arr.shape[-1]}")
+    err = np.max(np.abs(np.linalg.norm(arr, axis=-1) - 1.0)) if arr.size else 0.0
+    if err > tol:
+        raise ValueError(f"{name} must be unit vectors (|norm - 1| <= {tol:g}), worst is {err:.3g}")
+    return arr
+
+
+def check_probability_rows(name, value, ndim=2, tol=1e-8):
+    """Return ``value`` as an array of non-negative rows summing to one, or raise."""
+    arr = check_array(name, value, ndim=ndim, minimum=0.0)
+    err = np.max(np.abs(arr.sum(axis=-1) - 1.0)) if arr.size else 0.0
+    if err > tol:
+        raise ValueError(f"{name} rows must sum to 1 (|sum - 1| <= {tol:g}), worst is {err:.3g}")
+    return arr
+
+
+def check_rng(rng):
+    """Return a ``numpy.random.Generator``: pass one, or an int seed. ``None`` is refused,
+    because results must be reproducible from what the caller wrote down."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng seed must be >= 0, got {rng}")
+        return np.random.default_rng(int(rng))
+    raise TypeError(
+        f"rng must be a numpy.random.Generator or an integer seed, got {type(rng).__name__}"
+    )

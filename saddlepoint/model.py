@@ -1,0 +1,359 @@
+"""The DAM as a three-layer Boltzmann machine, evaluated on a finite data set (THEORY 1, 2, 6).
+
+This module is the NumPy reference for everything that touches data: logits,
+responsibilities, the average log-likelihood and its Riemannian gradient, the EM fixed-point
+map ``T`` with Sinkhorn-balanced class weights, duplication of memories and the matrix-free
+split operator ``J_-``. The numba kernels of :mod:`saddlepoint.kernels` are tested against it.
+
+Shapes and names (see ``docs/notation.md``):
+
+========  ============  ==============================================================
+name      shape         meaning
+========  ============  ==============================================================
+X         (M, N)        examples on the unit sphere
+y         (M,)          class labels in ``0..C-1`` (all zero when unsupervised, C = 1)
+W         (P, N)        memories ``w^nu`` on the unit sphere
+pi        (P,)          hidden prior ``pi_nu > 0``, sums to one
+p         (P, C)        class weights ``p[nu, y] = p^y_nu``, rows sum to one
+beta      scalar        inverse temperature of the memories
+varsigma  scalar        effective-loss factor in (0, 1]: logits use ``varsigma * beta``
+========  ============  ==============================================================
+
+Sums over examples are done in batches, so an ``M x P`` array never has to fit in memory.
+"""
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, eigsh
+from scipy.special import logsumexp
+
+from ._validation import (
+    check_array,
+    check_int,
+    check_probability_rows,
+    check_real,
+    check_unit_rows,
+)
+
+__all__ = [
+    "DAMParams",
+    "validate",
+    "logits",
+    "responsibilities",
+    "statistics",
+    "log_likelihood",
+    "riemannian_gradient",
+    "sinkhorn",
+    "em_map",
+    "duplicate",
+    "split_operator",
+    "split_eigen",
+    "default_batch_size",
+]
+
+# Work arrays of at most this many float64 entries per batch (32 MiB).
+_BATCH_ENTRIES = 1 << 22
+
+
+def default_batch_size(M, P, N):
+    """Rows per batch so that the ``batch x max(P, N)`` work arrays stay near 32 MiB."""
+    return int(max(1, min(M, _BATCH_ENTRIES // max(P, N, 1))))
+
+
+class DAMParams:
+    """Validated parameters of a DAM: memories ``W``, prior ``pi``, class weights ``p``, ``beta``.
+
+    Parameters
+    ----------
+    W : array (P, N)
+        Memories, unit rows.
+    beta : float
+        Inverse temperature, >= 0.
+    pi : array (P,), optional
+        Hidden prior, positive, sums to one (default uniform).
+    p : array (P, C), optional
+        Class weights, rows sum to one (default ``ones((P, 1))``: unsupervised).
+    """
+
+    __slots__ = ("W", "beta", "pi", "p")
+
+    def __init__(self, W, beta, pi=None, p=None):
+        self.W = check_unit_rows("W", W)
+        P = self.W.shape[0]
+        if P < 1:
+            raise ValueError("W must hold at least one memory (P >= 1)")
+        self.beta = check_real("beta", beta, minimum=0.0)
+        if pi is None:
+            pi = np.full(P, 1.0 / P)
+        self.pi = check_probability_rows("pi", pi, ndim=1)
+        if self.pi.shape != (P,):
+            raise ValueError(f"pi must have shape ({P},), got {self.pi.shape}")
+        if np.any(self.pi <= 0):
+            raise ValueError("pi must be strictly positive")
+        if p is None:
+            p = np.ones((P, 1))
+        self.p = check_probability_rows("p", p, ndim=2)
+        if self.p.shape[0] != P:
+            raise ValueError(f"p must have {P} rows (one per memory), got shape {self.p.shape}")
+
+    @property
+    def P(self):
+        return self.W.shape[0]
+
+    @property
+    def N(self):
+        return self.W.shape[1]
+
+    @property
+    def C(self):
+        return self.p.shape[1]
+
+
+def validate(X, W, beta, pi=None, p=None, y=None):
+    """Validate a data set against DAM parameters; return ``(X, y, params)``."""
+    params = W if isinstance(W, DAMParams) else DAMParams(W, beta, pi, p)
+    X = check_unit_rows("X", X)
+    if X.shape[1] != params.N:
+        raise ValueError(f"X has N = {X.shape[1]} columns but the memories W have N = {params.N}")
+    if y is None:
+        if params.C != 1:
+            raise ValueError("y (class labels) is required when p has more than one class")
+        y = np.zeros(X.shape[0], dtype=np.intp)
+    else:
+        y = check_array("y", y, ndim=1, dtype=np.intp, shape=(X.shape[0],))
+        if y.size and (y.min() < 0 or y.max() >= params.C):
+            raise ValueError(f"y must hold labels in 0..{params.C - 1}")
+    return X, y, params
+
+
+def _log_table(params):
+    """``log(pi_nu p^y_nu)`` as a (P, C) table; zero weights give -inf logits."""
+    with np.errstate(divide="ignore"):
+        return np.log(params.pi)[:, None] + np.log(params.p)
+
+
+def logits(X, W, beta, pi=None, p=None, y=None, varsigma=1.0):
+    """Logits ``varsigma beta w^nu.x_a + log pi_nu + log p^{y_a}_nu`` (THEORY 1), shape (M, P)."""
+    X, y, params = validate(X, W, beta, pi, p, y)
+    varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0, strict=False)
+    return varsigma * params.beta * (X @ params.W.T) + _log_table(params)[:, y].T
+
+
+def responsibilities(X, W, beta, pi=None, p=None, y=None, varsigma=1.0):
+    """Responsibilities ``r_nu(x_a, y_a)`` (THEORY 1), shape (M, P); rows sum to one."""
+    L = logits(X, W, beta, pi, p, y, varsigma)
+    return np.exp(L - logsumexp(L, axis=1, keepdims=True))
+
+
+def statistics(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=None):
+    """Sufficient statistics of one pass over the data (THEORY 2).
+
+    Returns
+    -------
+    G : array (P, N)
+        ``g^nu = (1/M) sum_a r_nu(a) x_a``.
+    T : array (P, C)
+        ``T[nu, y] = (1/M) sum_a r_nu(a) 1{y_a = y}``.
+    mean_lse : float
+        ``(1/M) sum_a log sum_nu pi_nu p^{y_a}_nu exp(varsigma beta w^nu.x_a)``.
+    """
+    X, y, params = validate(X, W, beta, pi, p, y)
+    varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0)
+    M = X.shape[0]
+    if M == 0:
+        raise ValueError("X must hold at least one example (M >= 1)")
+    bs = default_batch_size(M, params.P, params.N) if batch_size is None else check_int("batch_size", batch_size, 1)
+    table = _log_table(params)
+    b = varsigma * params.beta
+    G = np.zeros((params.P, params.N))
+    T = np.zeros((params.P, params.C))
+    total = 0.0
+    for start in range(0, M, bs):
+        xb, yb = X[start:start + bs], y[start:start + bs]
+        L = b * (xb @ params.W.T) + table[:, yb].T
+        lse = logsumexp(L, axis=1, keepdims=True)
+        R = np.exp(L - lse)
+        G += R.T @ xb
+        np.add.at(T.T, yb, R)
+        total += float(lse.sum())
+    return G / M, T / M, total / M
+
+
+def log_likelihood(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=None):
+    """Average log-likelihood ``l(W, p)`` of THEORY 2 (effective loss when ``varsigma < 1``).
+
+    ``l = (1/M) sum_a log sum_nu pi_nu p^{y_a}_nu exp(varsigma beta w^nu.x_a) - log Z_N(beta)``.
+    The normaliser does not depend on ``W``, ``p`` or ``pi``; only the log-sum-exp sees
+    ``varsigma``.
+    """
+    from .special import log_vmf_normalizer
+
+    _, _, mean_lse = statistics(X, W, beta, pi, p, y, varsigma, batch_size)
+    N = np.shape(X)[1]
+    return mean_lse - float(log_vmf_normalizer(N, float(beta)))
+
+
+def riemannian_gradient(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=None):
+    """Riemannian gradient of ``l`` with respect to each memory (THEORY 2), shape (P, N).
+
+    ``grad_nu = b (I - w^nu w^nu^T) g^nu`` with ``b = varsigma beta``.
+    """
+    G, _, _ = statistics(X, W, beta, pi, p, y, varsigma, batch_size)
+    W = np.asarray(W, dtype=float)
+    b = varsigma * float(beta)
+    return b * (G - np.sum(G * W, axis=1, keepdims=True) * W)
+
+
+def sinkhorn(T, row_sums, col_sums=None, tol=1e-13, max_iter=10_000):
+    """Sinkhorn-Knopp scaling of a non-negative table onto given marginals (THEORY 1).
+
+    Finds ``J = diag(u) T diag(v)`` with row sums ``row_sums`` and column sums
+    ``col_sums`` (default uniform, ``1/C``): the KL projection of ``T`` onto the
+    transportation polytope. Zero rows or columns of ``T`` are floored at a tiny
+    positive value so that every marginal can be met.
+    """
+    T = check_array("T", T, ndim=2, minimum=0.0)
+    P, C = T.shape
+    row_sums = check_array("row_sums", row_sums, shape=(P,), minimum=0.0)
+    col_sums = np.full(C, 1.0 / C) if col_sums is None else check_array("col_sums", col_sums, shape=(C,), minimum=0.0)
+    if abs(row_sums.sum() - col_sums.sum()) > 1e-10:
+        raise ValueError("row_sums and col_sums must have the same total")
+    scale = T.max() if T.size and T.max() > 0 else 1.0
+    J = np.maximum(T / scale, 1e-300)
+    for _ in range(max_iter):
+        J *= (row_sums / J.sum(axis=1))[:, None]
+        cs = J.sum(axis=0)
+        J *= (col_sums / cs)[None, :]
+        if np.max(np.abs(J.sum(axis=1) - row_sums)) <= tol:
+            break
+    return J
+
+
+def em_map(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0, batch_size=None):
+    """One application of the EM fixed-point map ``T`` (THEORY 2).
+
+    ``w^nu <- g^nu / |g^nu|`` and, when ``learn_p`` and ``C > 1``,
+    ``p^y_nu <- Sinkhorn[T]_{nu y} / pi_nu``. A memory with ``|g^nu| = 0`` (no
+    responsibility anywhere: a dead memory) keeps its position.
+
+    Returns
+    -------
+    W_new : array (P, N)
+    p_new : array (P, C)
+    """
+    X, y, params = validate(X, W, beta, pi, p, y)
+    G, T, _ = statistics(X, params, beta, None, None, y, varsigma, batch_size)
+    norms = np.linalg.norm(G, axis=1)
+    alive = norms > 1e-300
+    W_new = params.W.copy()
+    W_new[alive] = G[alive] / norms[alive, None]
+    if learn_p and params.C > 1:
+        p_new = sinkhorn(T, params.pi) / params.pi[:, None]
+    else:
+        p_new = params.p.copy()
+    return W_new, p_new
+
+
+def duplicate(W, pi=None, p=None, which=None):
+    """Duplicate memories (THEORY 6): copies share ``w^nu`` and ``p_nu`` and split ``pi_nu``.
+
+    Parameters
+    ----------
+    W : array (P, N)
+    pi : array (P,), optional (default uniform)
+    p : array (P, C), optional (default ``ones((P, 1))``)
+    which : sequence of int, optional
+        Memories to duplicate (default: all, the network-doubling step ``P -> 2P``).
+
+    Returns
+    -------
+    W2, pi2, p2 : arrays with ``P + len(which)`` rows; the copies are appended in the
+        order of ``which``, and the originals keep their index.
+    parent : array of int
+        ``parent[k]`` is the narrow memory that row ``k`` comes from.
+    """
+    params = DAMParams(W, 0.0, pi, p)
+    P = params.P
+    which = np.arange(P) if which is None else np.asarray(which, dtype=np.intp).ravel()
+    if which.size and (which.min() < 0 or which.max() >= P):
+        raise ValueError(f"which must hold memory indices in 0..{P - 1}")
+    if np.unique(which).size != which.size:
+        raise ValueError("which must not repeat a memory")
+    pi2 = params.pi.copy()
+    pi2[which] /= 2.0
+    W2 = np.vstack([params.W, params.W[which]])
+    pi2 = np.concatenate([pi2, pi2[which]])
+    p2 = np.vstack([params.p, params.p[which]])
+    parent = np.concatenate([np.arange(P), which])
+    return W2, pi2, p2, parent
+
+
+def split_operator(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_size=None):
+    """Matrix-free split operator ``J_-(nu)`` of memory ``nu`` on a data set (THEORY 6).
+
+    ``J_-(nu) = b P_perp E[r_nu x x^T] P_perp / |E[r_nu x]|``, ``P_perp = I - w w^T``,
+    ``b = varsigma beta``, expectations over the data with the narrow DAM's
+    responsibilities. Its products cost ``O(M N)`` and no ``N x N`` matrix is formed.
+
+    Returns
+    -------
+    scipy.sparse.linalg.LinearOperator
+        Symmetric, positive semidefinite, ``N x N``; ``w^nu`` is in its kernel.
+    """
+    X, y, params = validate(X, W, beta, pi, p, y)
+    nu = check_int("nu", nu, 0, params.P - 1)
+    b = varsigma * params.beta
+    M, N = X.shape
+    bs = default_batch_size(M, params.P, N) if batch_size is None else check_int("batch_size", batch_size, 1)
+    w = params.W[nu]
+    # r_nu for every example, in batches (one column of R only is kept).
+    table = _log_table(params)
+    r = np.empty(M)
+    g = np.zeros(N)
+    for start in range(0, M, bs):
+        xb, yb = X[start:start + bs], y[start:start + bs]
+        L = b * (xb @ params.W.T) + table[:, yb].T
+        rb = np.exp(L[:, nu] - logsumexp(L, axis=1))
+        r[start:start + bs] = rb
+        g += rb @ xb
+    g /= M
+    gnorm = np.linalg.norm(g)
+    if gnorm == 0:
+        raise ValueError(f"memory nu = {nu} is dead (no responsibility on the data): J_- is undefined")
+    coef = b / (M * gnorm)
+
+    def matvec(d):
+        d = np.asarray(d, dtype=float).ravel()
+        d = d - (w @ d) * w
+        out = np.zeros(N)
+        for start in range(0, M, bs):
+            xb = X[start:start + bs]
+            out += xb.T @ (r[start:start + bs] * (xb @ d))
+        out = coef * out
+        return out - (w @ out) * w
+
+    return LinearOperator((N, N), matvec=matvec, rmatvec=matvec, dtype=float)
+
+
+def split_eigen(operator, k=1, tol=1e-10, rng=None):
+    """Top ``k`` eigenpairs of a symmetric linear operator (Lanczos via ``eigsh``).
+
+    Used for ``J_-`` (THEORY 6-7). For ``N <= k + 2`` the operator is applied to the
+    identity (a tiny dense matrix) instead, because ARPACK needs ``k < N - 1``.
+
+    Returns
+    -------
+    values : array (k,), descending
+    vectors : array (N, k), unit columns
+    """
+    N = operator.shape[0]
+    k = check_int("k", k, 1, N)
+    if N <= k + 2:
+        dense = np.column_stack([operator.matvec(e) for e in np.eye(N)])
+        vals, vecs = np.linalg.eigh(0.5 * (dense + dense.T))
+    else:
+        v0 = None
+        if rng is not None:
+            v0 = np.random.default_rng(rng).standard_normal(N) if not isinstance(rng, np.random.Generator) else rng.standard_normal(N)
+        vals, vecs = eigsh(operator, k=k, which="LA", tol=tol, v0=v0)
+    order = np.argsort(vals)[::-1][:k]
+    return vals[order], vecs[:, order]
