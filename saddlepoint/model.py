@@ -144,8 +144,13 @@ def responsibilities(X, W, beta, pi=None, p=None, y=None, varsigma=1.0):
     return np.exp(L - logsumexp(L, axis=1, keepdims=True))
 
 
-def statistics(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=None):
+def statistics(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=None, backend="auto"):
     """Sufficient statistics of one pass over the data (THEORY 2).
+
+    ``backend`` picks the implementation: ``"numba"`` (the compiled kernel
+    :func:`saddlepoint.kernels.dam.statistics_kernel`), ``"numpy"`` (this module's
+    reference twin) or ``"auto"`` (numba when it imports, else NumPy). Both give the same
+    sums up to floating-point summation order.
 
     Returns
     -------
@@ -166,6 +171,12 @@ def statistics(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=Non
     b = varsigma * params.beta
     G = np.zeros((params.P, params.N))
     T = np.zeros((params.P, params.C))
+    kernel = _statistics_backend(backend)
+    if kernel is not None:
+        total = kernel(np.ascontiguousarray(X), np.ascontiguousarray(y, dtype=np.int64),
+                       np.ascontiguousarray(params.W), float(b), np.ascontiguousarray(table),
+                       int(bs), G, T)
+        return G / M, T / M, total / M
     total = 0.0
     for start in range(0, M, bs):
         xb, yb = X[start:start + bs], y[start:start + bs]
@@ -176,6 +187,21 @@ def statistics(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=Non
         np.add.at(T.T, yb, R)
         total += float(lse.sum())
     return G / M, T / M, total / M
+
+
+def _statistics_backend(backend):
+    """The compiled statistics kernel for ``backend``, or None for the NumPy reference."""
+    if backend not in ("auto", "numba", "numpy"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
+    if backend == "numpy":
+        return None
+    try:
+        from .kernels.dam import statistics_kernel
+    except ImportError:
+        if backend == "numba":
+            raise
+        return None
+    return statistics_kernel
 
 
 def log_likelihood(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=None):

@@ -1,0 +1,218 @@
+"""Numba kernels for training a DAM on data (THEORY 1, 2), each with a NumPy twin.
+
+The kernels take arrays and scalars only; validation is the caller's job
+(:mod:`saddlepoint.model`, :mod:`saddlepoint.optim`). Every kernel has a NumPy twin with the
+same arithmetic, and ``tests/test_kernels.py`` checks that they agree on small inputs.
+
+Conventions shared by the kernels:
+
+* ``X`` (M, N) C-contiguous float64 examples, ``y`` (M,) int64 labels;
+* ``W`` (P, N) memories; ``b = varsigma * beta`` the logit scale;
+* ``log_table`` (P, C) = ``log(pi_nu p^y_nu)`` (``-inf`` for a zero weight);
+* sums over examples run in batches of ``batch_size`` rows, so an ``M x P`` array never
+  exists; the products ``X_b W^T`` and ``R_b^T X_b`` go to BLAS (``np.dot``), which is the
+  floor any implementation pays (see ``benchmarks/bench_em.py``); the remaining per-entry
+  work (log-sum-exp, responsibilities, label tables) is a fused serial loop.
+
+No ``fastmath``: the log-sum-exp must stay exact to rounding.
+"""
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "responsibilities_inplace",
+    "responsibilities_inplace_numpy",
+    "statistics_kernel",
+    "statistics_numpy",
+    "gradient_step",
+    "gradient_step_numpy",
+    "sgd_epoch",
+    "sgd_epoch_numpy",
+]
+
+
+@njit(cache=True)
+def responsibilities_inplace(L, lse):
+    """Stable log-sum-exp and softmax of each row of ``L``, in place (THEORY 1).
+
+    Parameters
+    ----------
+    L : array (B, P)
+        Logits; overwritten by the responsibilities ``r_nu = exp(L_nu - lse)``.
+    lse : array (B,)
+        Output: ``log sum_nu exp(L_nu)``. A row of ``-inf`` logits (an example that no
+        memory can explain) gets ``lse = -inf`` and zero responsibilities.
+    """
+    B, P = L.shape
+    for i in range(B):
+        mx = -np.inf
+        for j in range(P):
+            if L[i, j] > mx:
+                mx = L[i, j]
+        if mx == -np.inf:
+            lse[i] = -np.inf
+            for j in range(P):
+                L[i, j] = 0.0
+            continue
+        s = 0.0
+        for j in range(P):
+            e = np.exp(L[i, j] - mx)
+            L[i, j] = e
+            s += e
+        for j in range(P):
+            L[i, j] /= s
+        lse[i] = mx + np.log(s)
+
+
+def responsibilities_inplace_numpy(L, lse):
+    """NumPy twin of :func:`responsibilities_inplace`."""
+    mx = L.max(axis=1, keepdims=True)
+    dead = ~np.isfinite(mx[:, 0])
+    mx[dead] = 0.0
+    E = np.exp(L - mx)
+    s = E.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        L[...] = np.where(dead[:, None], 0.0, E / s)
+        lse[...] = np.where(dead, -np.inf, mx[:, 0] + np.log(s[:, 0]))
+
+
+@njit(cache=True)
+def _batch_responsibilities(xb, yb, W, b, log_table, lse):
+    """Responsibilities of one batch: ``softmax(b xb W^T + log_table[:, yb]^T)``."""
+    L = np.dot(xb, W.T)
+    B, P = L.shape
+    for i in range(B):
+        c = yb[i]
+        for j in range(P):
+            L[i, j] = b * L[i, j] + log_table[j, c]
+    responsibilities_inplace(L, lse)
+    return L
+
+
+@njit(cache=True)
+def statistics_kernel(X, y, W, b, log_table, batch_size, G, T):
+    """Sufficient statistics of one pass over the data (THEORY 2); twin: ``model.statistics``.
+
+    Accumulates (un-normalised) ``G[nu] += sum_a r_nu(a) x_a`` and
+    ``T[nu, y_a] += r_nu(a)`` into the zero-initialised outputs, and returns
+    ``sum_a lse_a`` (divide all three by ``M`` for the averages).
+    """
+    M = X.shape[0]
+    P = W.shape[0]
+    total = 0.0
+    for start in range(0, M, batch_size):
+        stop = min(start + batch_size, M)
+        xb = X[start:stop]
+        yb = y[start:stop]
+        lse = np.empty(stop - start)
+        R = _batch_responsibilities(xb, yb, W, b, log_table, lse)
+        G += np.dot(R.T, xb)
+        for i in range(stop - start):
+            c = yb[i]
+            for j in range(P):
+                T[j, c] += R[i, j]
+            total += lse[i]
+    return total
+
+
+def statistics_numpy(X, y, W, b, log_table, batch_size, G, T):
+    """NumPy twin of :func:`statistics_kernel` (same batching, same outputs)."""
+    from scipy.special import logsumexp
+
+    M = X.shape[0]
+    total = 0.0
+    for start in range(0, M, batch_size):
+        xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+        L = b * (xb @ W.T) + log_table[:, yb].T
+        lse = logsumexp(L, axis=1, keepdims=True)
+        R = np.exp(L - lse)
+        G += R.T @ xb
+        np.add.at(T.T, yb, R)
+        total += float(lse.sum())
+    return total
+
+
+@njit(cache=True)
+def gradient_step(W, G, b, lr):
+    """One Riemannian gradient-ascent step with retraction (THEORY 2), in place.
+
+    ``grad_nu = b (I - w w^T) g^nu``; ``w <- normalize(w + lr grad_nu)``. Returns
+    ``max |Delta W|``.
+    """
+    P, N = W.shape
+    delta = 0.0
+    new = np.empty(N)
+    for nu in range(P):
+        dot = 0.0
+        for k in range(N):
+            dot += G[nu, k] * W[nu, k]
+        nrm = 0.0
+        for k in range(N):
+            new[k] = W[nu, k] + lr * b * (G[nu, k] - dot * W[nu, k])
+            nrm += new[k] * new[k]
+        nrm = np.sqrt(nrm)
+        for k in range(N):
+            v = new[k] / nrm
+            d = abs(v - W[nu, k])
+            if d > delta:
+                delta = d
+            W[nu, k] = v
+    return delta
+
+
+def gradient_step_numpy(W, G, b, lr):
+    """NumPy twin of :func:`gradient_step`."""
+    grad = b * (G - np.sum(G * W, axis=1, keepdims=True) * W)
+    new = W + lr * grad
+    new /= np.linalg.norm(new, axis=1, keepdims=True)
+    delta = float(np.max(np.abs(new - W)))
+    W[...] = new
+    return delta
+
+
+@njit(cache=True)
+def sgd_epoch(X, y, W, b, log_table, order, batch_size, lr, T):
+    """One epoch of mini-batch SGD on the sphere (THEORY 2), in place.
+
+    For each mini-batch ``B`` (consecutive rows of ``order``):
+    ``g^nu = (1/|B|) sum_{a in B} r_nu(a) x_a`` at the current ``W``, then
+    ``w^nu <- normalize(w^nu + lr b (I - w w^T) g^nu)``. ``T`` accumulates the
+    responsibilities per class (un-normalised) for a class-weight update after the epoch.
+    Returns ``sum_a lse_a`` evaluated along the way (each batch at the ``W`` it saw).
+    """
+    M = order.shape[0]
+    P, N = W.shape
+    total = 0.0
+    for start in range(0, M, batch_size):
+        stop = min(start + batch_size, M)
+        idx = order[start:stop]
+        n = stop - start
+        xb = np.empty((n, N))
+        yb = np.empty(n, dtype=y.dtype)
+        for i in range(n):
+            xb[i] = X[idx[i]]
+            yb[i] = y[idx[i]]
+        lse = np.empty(n)
+        R = _batch_responsibilities(xb, yb, W, b, log_table, lse)
+        G = np.dot(R.T, xb) / n
+        for i in range(n):
+            c = yb[i]
+            for j in range(P):
+                T[j, c] += R[i, j]
+            total += lse[i]
+        gradient_step(W, G, b, lr)
+    return total
+
+
+def sgd_epoch_numpy(X, y, W, b, log_table, order, batch_size, lr, T):
+    """NumPy twin of :func:`sgd_epoch`."""
+    M = order.shape[0]
+    total = 0.0
+    for start in range(0, M, batch_size):
+        idx = order[start:start + batch_size]
+        xb, yb = X[idx], y[idx]
+        G = np.zeros_like(W)
+        total += statistics_numpy(xb, yb, W, b, log_table, xb.shape[0], G, T)
+        gradient_step_numpy(W, G / xb.shape[0], b, lr)
+    return total
