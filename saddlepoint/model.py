@@ -43,6 +43,7 @@ __all__ = [
     "log_likelihood",
     "riemannian_gradient",
     "sinkhorn",
+    "balanced_mstep",
     "em_map",
     "duplicate",
     "split_operator",
@@ -254,11 +255,68 @@ def sinkhorn(T, row_sums, col_sums=None, tol=1e-13, max_iter=10_000):
     return J
 
 
-def em_map(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0, batch_size=None):
+def balanced_mstep(T, row_sums, col_sums=None, tol=1e-13, max_iter=200):
+    """Exact constrained M-step for the joint table: ``argmax_J sum T log J`` on the polytope.
+
+    Maximising the expected complete-data log-likelihood ``sum_{nu y} T_{nu y} log J_{nu y}``
+    subject to row sums ``row_sums`` (the fixed prior ``pi``) and column sums ``col_sums``
+    (default ``1/C``) gives, by Lagrange, ``J_{nu y} = T_{nu y} / (u_nu + v_y)``. The
+    multipliers minimise the convex dual
+    ``F(u, v) = sum u_nu r_nu + sum v_y c_y - sum T log(u_nu + v_y)``, solved here by a damped
+    Newton method (the gauge ``u + s, v - s`` is removed with a pseudo-inverse).
+
+    This differs from :func:`sinkhorn` (the KL projection ``argmin_J KL(J || T)``, a
+    diagonal scaling) unless ``T`` already has the target marginals: only with this update
+    are the fixed points of the EM map stationary points of the likelihood in ``p``
+    (see docs/theory.md, section 3).
+    """
+    T = check_array("T", T, ndim=2, minimum=0.0)
+    P, C = T.shape
+    r = check_array("row_sums", row_sums, shape=(P,), minimum=0.0)
+    c = np.full(C, 1.0 / C) if col_sums is None else check_array("col_sums", col_sums, shape=(C,), minimum=0.0)
+    if abs(r.sum() - c.sum()) > 1e-10:
+        raise ValueError("row_sums and col_sums must have the same total")
+    T = np.maximum(T / T.sum(), 1e-300) * r.sum()
+    mask = T > 1e-300
+
+    def gradient(u, v):
+        s = u[:, None] + v[None, :]
+        if np.any(s[mask] <= 0):
+            return None
+        J = T / s
+        return np.concatenate([r - J.sum(axis=1), c - J.sum(axis=0)])
+
+    # Damped Newton on the convex dual; the merit function is the gradient norm, which
+    # (unlike the dual value) stays informative down to rounding level.
+    u, v = np.ones(P), np.zeros(C)
+    grad = gradient(u, v)
+    for _ in range(max_iter):
+        if np.max(np.abs(grad)) <= tol:
+            break
+        s = u[:, None] + v[None, :]
+        H2 = T / s**2
+        H = np.block([[np.diag(H2.sum(axis=1)), H2], [H2.T, np.diag(H2.sum(axis=0))]])
+        step = -np.linalg.pinv(H, rcond=1e-14) @ grad
+        t = 1.0
+        while t > 1e-12:
+            gn = gradient(u + t * step[:P], v + t * step[P:])
+            if gn is not None and np.linalg.norm(gn) < np.linalg.norm(grad):
+                break
+            t *= 0.5
+        else:
+            break  # no further progress is possible at this precision
+        u, v, grad = u + t * step[:P], v + t * step[P:], gn
+    return T / (u[:, None] + v[None, :])
+
+
+def em_map(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0, batch_size=None,
+           p_update="sinkhorn"):
     """One application of the EM fixed-point map ``T`` (THEORY 2).
 
     ``w^nu <- g^nu / |g^nu|`` and, when ``learn_p`` and ``C > 1``,
-    ``p^y_nu <- Sinkhorn[T]_{nu y} / pi_nu``. A memory with ``|g^nu| = 0`` (no
+    ``p^y_nu <- Sinkhorn[T]_{nu y} / pi_nu`` (``p_update="sinkhorn"``, as in THEORY 2) or the
+    exact balanced M-step ``balanced_mstep(T) / pi`` (``p_update="mstep"``, whose fixed points
+    are stationary points of the likelihood). A memory with ``|g^nu| = 0`` (no
     responsibility anywhere: a dead memory) keeps its position.
 
     Returns
@@ -272,8 +330,11 @@ def em_map(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0, batc
     alive = norms > 1e-300
     W_new = params.W.copy()
     W_new[alive] = G[alive] / norms[alive, None]
+    if p_update not in ("sinkhorn", "mstep"):
+        raise ValueError(f"p_update must be 'sinkhorn' or 'mstep', got {p_update!r}")
     if learn_p and params.C > 1:
-        p_new = sinkhorn(T, params.pi) / params.pi[:, None]
+        project = sinkhorn if p_update == "sinkhorn" else balanced_mstep
+        p_new = project(T, params.pi) / params.pi[:, None]
     else:
         p_new = params.p.copy()
     return W_new, p_new

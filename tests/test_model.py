@@ -213,3 +213,59 @@ def test_bad_input_names_parameter(problem):
         model.responsibilities(X, W, 1.0, varsigma=1.5)
     with pytest.raises(ValueError, match="nu"):
         model.split_operator(X, W, 1.0, 9)
+
+
+def test_balanced_mstep_is_the_constrained_maximiser(rng):
+    """The exact M-step satisfies the Lagrange conditions T/J = u + v; Sinkhorn does not
+    (THEORY 2 calls Sinkhorn fixed points stationary points: true for W, not for p)."""
+    P, C = 5, 3
+    T = rng.random((P, C))
+    T /= T.sum()
+    pi = rng.dirichlet(np.ones(P) * 3)
+    Jm = model.balanced_mstep(T, pi)
+    Js = model.sinkhorn(T, pi)
+    for J in (Jm, Js):
+        assert_allclose(J.sum(axis=1), pi, atol=1e-12)
+        assert_allclose(J.sum(axis=0), 1 / C, atol=1e-12)
+
+    def additive_residual(J):
+        # Fit T/J = u_nu + v_y by least squares; the residual is zero iff Lagrange holds.
+        Z = T / J
+        A = np.hstack([np.kron(np.eye(P), np.ones((C, 1))), np.kron(np.ones((P, 1)), np.eye(C))])
+        coef, *_ = np.linalg.lstsq(A, Z.ravel(), rcond=None)
+        return np.max(np.abs(A @ coef - Z.ravel()))
+
+    assert additive_residual(Jm) < 1e-9  # Newton converged to 1e-13 on the marginals
+    assert additive_residual(Js) > 1e-3  # a generic T: the I-projection is not the M-step
+    objective = lambda J: np.sum(T * np.log(J))
+    assert objective(Jm) > objective(Js)
+    # Any feasible perturbation (zero row and column sums) lowers the objective at Jm.
+    for _ in range(20):
+        D = rng.standard_normal((P, C))
+        D -= D.mean(axis=1, keepdims=True)
+        D -= D.mean(axis=0, keepdims=True)
+        assert objective(Jm + 1e-4 * D) < objective(Jm)
+
+
+def test_em_with_exact_mstep_reaches_likelihood_stationary_point(problem):
+    X, W, y, pi, p, beta = (problem[k] for k in ("X", "W", "y", "pi", "p", "beta"))
+    for _ in range(3000):
+        Wn, pn = model.em_map(X, W, beta, pi, p, y, p_update="mstep")
+        done = np.max(np.abs(Wn - W)) < 1e-13 and np.max(np.abs(pn - p)) < 1e-12
+        W, p = Wn, pn
+        if done:
+            break
+    assert done
+    # Directional derivative of l along feasible class-weight perturbations of the joint
+    # table J = pi p (zero row and column sums) vanishes at the fixed point.
+    J = pi[:, None] * p
+    rngl = np.random.default_rng(3)
+    for _ in range(5):
+        D = rngl.standard_normal(J.shape)
+        D -= D.mean(axis=1, keepdims=True)
+        D -= D.mean(axis=0, keepdims=True)
+        f = lambda t: _mean_lse(X, W, beta, pi, (J + t * D) / pi[:, None], y)
+        h = 1e-6
+        # Central difference error ~ h^2 f''' + 1e-16/h ~ 1e-10; a non-stationary point has
+        # derivatives of order |D| ~ 1.
+        assert abs((f(h) - f(-h)) / (2 * h)) < 1e-7
