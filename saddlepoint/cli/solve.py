@@ -1,0 +1,84 @@
+"""``saddlepoint solve``: solve the saddle-point equations of one problem (THEORY 4).
+
+Examples::
+
+    saddlepoint solve --p-star 2 --beta 3 --b-star 1 --alpha inf --json
+    saddlepoint solve --n 200 --beta-star 200 --overlap 0.3 --p 3 --p-star 3 --alpha 5 --init symmetric
+    saddlepoint solve --n 100 --beta-star 100 --exact --beta 4 --save sol.json
+    saddlepoint solve --beta 4 --alpha 10 --init-from sol.json
+
+Exit status 0 on convergence, 1 when the solver did not converge (the JSON/--save output
+then says ``converged: false``), 2 on bad input.
+"""
+
+import math
+import sys
+
+import numpy as np
+
+from ._common import emit
+from ._problem_args import add_problem_arguments, problem_from_args
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "solve",
+        help="solve the saddle-point equations (m, m_hat) of a teacher-student DAM",
+        description="Solve the replica saddle-point equations (THEORY 4) and report order "
+                    "parameters, diagnostics, Jacobian eigenvalues and the free entropy.",
+    )
+    add_problem_arguments(parser)
+    s = parser.add_argument_group("solver")
+    s.add_argument("--init", choices=("symmetric", "specialized", "random"), default="specialized")
+    s.add_argument("--init-from", default=None, metavar="FILE", help="start from a saved Solution (JSON)")
+    s.add_argument("--seed", type=int, default=0, help="seed for --init random (default 0)")
+    s.add_argument("--method", choices=("auto", "damped", "anderson", "newton", "krylov"), default="auto")
+    s.add_argument("--tol", type=float, default=1e-10, help="tolerance on max|F(s) - s|")
+    s.add_argument("--max-iter", type=int, default=2000)
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+    s.add_argument("--save", default=None, metavar="FILE", help="save the Solution (JSON, reloadable)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _human(d):
+    lines = [
+        f"problem: {d['problem_text']}",
+        f"converged: {d['converged']}  residual: {d['residual']:.3e}  iterations: {d['iterations']}  method: {d['method']}",
+        "m =",
+    ]
+    lines += ["  " + " ".join(f"{v: .6f}" for v in row) for row in d["m"]]
+    if d["p"] is not None and len(d["p"][0]) > 1:
+        lines.append("p =")
+        lines += ["  " + " ".join(f"{v: .6f}" for v in row) for row in d["p"]]
+    lines.append(f"free entropy ({d['free_entropy_kind']}): {d['free_entropy']:.10g}")
+    ev = d["jacobian_eigenvalues"][:6]
+    lines.append("Jacobian eigenvalues (largest |.|): " + ", ".join(
+        f"{re:.6g}" + (f"{im:+.3g}i" if abs(im) > 1e-12 else "") for re, im in ev))
+    lines.append(f"stable: {d['stable']}")
+    return "\n".join(lines)
+
+
+def run(args):
+    from ..solvers import solve
+
+    problem = problem_from_args(args)
+    init = args.init_from if args.init_from is not None else args.init
+    if args.init_from is not None:
+        from pathlib import Path
+
+        if not Path(args.init_from).is_file():
+            raise FileNotFoundError(f"--init-from: no such file: {args.init_from}")
+    sol = solve(problem, init=init, method=args.method, tol=args.tol, max_iter=args.max_iter,
+                rng=np.random.default_rng(args.seed))
+    if args.save:
+        sol.save(args.save)
+    d = sol.to_json()
+    d["problem_text"] = problem.describe()
+    emit(d, args.json, _human)
+    if not sol.converged:
+        print(f"saddlepoint solve: NOT CONVERGED: {sol.message}", file=sys.stderr)
+        return 1
+    return 0

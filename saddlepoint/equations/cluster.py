@@ -1,0 +1,288 @@
+"""Cluster-regime saddle-point equations for ``(m, m_hat)`` (THEORY 4).
+
+With ``beta* = b* N`` and ``beta = O(1)``, an example of teacher cluster ``mu`` has
+``w^nu.x -> m* m_{nu mu}``, so the responsibilities are constant on a cluster:
+
+    r_nu(mu, y) = pi_nu p^y_nu exp(beta m* m_{nu mu}) / sum_l pi_l p^y_l exp(beta m* m_{l mu}).
+
+The replica-symmetric free entropy per N is
+
+    Phi(m, m_hat, p) = sum_nu [ phi_N(|h_nu|) - sum_mu m_hat_{nu mu} m_{nu mu} ]
+                       + alpha E_{mu, y} log sum_nu pi_nu p^y_nu exp(beta m* m_{nu mu}),
+
+    |h_nu|^2 = m_hat_nu^T G m_hat_nu,  phi_N(k) = (1/N) log Z_N(N k)  (phi(k) for N = inf),
+
+and its stationarity conditions are the saddle-point equations
+
+    m_hat_{nu mu} = alpha beta m* T_{nu mu},  T_{nu mu} = (1/P*) sum_y p*^y_mu r_nu(mu, y),
+    m_{nu mu}     = A(|h_nu|) (G m_hat_nu)_mu / |h_nu|,   A(k) = A_N(N k) or a(k),
+    p             = Sinkhorn[ (1/P*) sum_mu p*^y_mu r_nu(mu, y) ] / pi     (when learned).
+
+For ``alpha = inf``: ``A = 1`` and ``m_nu = G T_nu / |T_nu|_G`` (scale free); ``m_hat`` is
+reported as its coefficient ``m_hat / alpha = beta m* T`` and the free entropy as its
+``O(alpha)`` coefficient, the energy term.
+
+The public functions take plain arrays so that other modules (the saddle hierarchy) can
+evaluate responsibilities and per-cluster population moments at any ``(m, p, pi)``.
+"""
+
+import math
+
+import numpy as np
+from scipy.special import logsumexp
+
+from ..model import balanced_mstep, sinkhorn
+from . import Equations
+
+__all__ = [
+    "log_weights",
+    "responsibilities",
+    "cluster_weights",
+    "class_statistics",
+    "conjugates",
+    "field_norms",
+    "resultant",
+    "overlaps_from_conjugates",
+    "update_class_weights",
+    "fixed_point_map",
+    "energy",
+    "free_entropy",
+    "jacobian_m",
+    "teacher_cluster_moments",
+    "ClusterEquations",
+]
+
+
+def log_weights(m, p, beta, m_star, pi):
+    """Logits ``log pi_nu + log p^y_nu + beta m* m_{nu mu}``, shape (P, P*, C)."""
+    with np.errstate(divide="ignore"):
+        lp = np.log(p)
+    return np.log(pi)[:, None, None] + lp[:, None, :] + (beta * m_star) * np.asarray(m)[:, :, None]
+
+
+def responsibilities(m, p, beta, m_star, pi):
+    """Cluster-regime responsibilities ``r_nu(mu, y)`` (THEORY 4), shape (P, P*, C).
+
+    Parameters
+    ----------
+    m : array (P, P*)
+    p : array (P, C)
+    beta, m_star : float
+    pi : array (P,)
+
+    Returns
+    -------
+    r : array (P, P*, C), sums to one over the first axis.
+    """
+    L = log_weights(m, p, beta, m_star, pi)
+    L = L - np.max(L, axis=0, keepdims=True)
+    e = np.exp(L)
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def cluster_weights(r, p_star):
+    """``T_{nu mu} = (1/P*) sum_y p*^y_mu r_nu(mu, y)``: the population mass of cluster
+    ``mu`` given to memory ``nu`` (equivalently ``E[r_nu 1{mu}]``), shape (P, P*)."""
+    return np.einsum("amy,my->am", r, p_star) / p_star.shape[0]
+
+
+def class_statistics(r, p_star):
+    """``S_{nu y} = (1/P*) sum_mu p*^y_mu r_nu(mu, y) = E[r_nu 1{y}]``, shape (P, C): the
+    table fed to Sinkhorn for learned class weights."""
+    return np.einsum("amy,my->ay", r, p_star) / p_star.shape[0]
+
+
+def _alpha_coef(alpha):
+    return 1.0 if math.isinf(alpha) else float(alpha)
+
+
+def conjugates(problem, m, p):
+    """``m_hat = alpha beta m* T`` (THEORY 4); ``beta m* T`` (the per-alpha coefficient)
+    when ``alpha = inf``."""
+    r = responsibilities(m, p, problem.beta, problem.m_star, problem.pi)
+    return _alpha_coef(problem.alpha) * problem.beta * problem.m_star * cluster_weights(r, problem.p_star)
+
+
+def field_norms(m_hat, gram):
+    """``|h_nu| = sqrt(m_hat_nu^T G m_hat_nu)``, shape (P,)."""
+    return np.sqrt(np.maximum(np.einsum("am,mk,ak->a", m_hat, gram, m_hat), 0.0))
+
+
+def resultant(N, kappa, derivative=False):
+    """``A(kappa) = A_N(N kappa)`` (finite N) or ``a(kappa)`` (N = inf), and optionally
+    ``dA/dkappa`` (``N A_N'(N kappa)`` resp. ``a'(kappa)``)."""
+    from .. import special
+
+    kappa = np.asarray(kappa, dtype=float)
+    if math.isinf(N):
+        A = special.large_n_mean_resultant_length(kappa)
+        dA = special.large_n_mean_resultant_length_prime(kappa) if derivative else None
+    else:
+        A = special.mean_resultant_length(N, N * kappa)
+        dA = N * special.mean_resultant_length_prime(N, N * kappa) if derivative else None
+    A = np.asarray(A, dtype=float)
+    return (A, np.asarray(dA, dtype=float)) if derivative else A
+
+
+def _log_normalizer_per_n(N, kappa):
+    from .. import special
+
+    kappa = np.asarray(kappa, dtype=float)
+    if math.isinf(N):
+        return np.asarray(special.large_n_log_normalizer(kappa), dtype=float)
+    return np.asarray(special.log_vmf_normalizer(N, N * kappa), dtype=float) / N
+
+
+_KAPPA_FLOOR = 1e-12
+
+
+def _a_over_kappa(problem, kappa):
+    """``A(kappa)/kappa`` with its limit 1 at kappa -> 0 (both for A_N(N k) and a(k))."""
+    if math.isinf(problem.alpha):
+        return 1.0 / np.maximum(kappa, 1e-300)
+    k = np.maximum(kappa, _KAPPA_FLOOR)
+    return np.where(kappa > _KAPPA_FLOOR, resultant(problem.N, k) / k, 1.0)
+
+
+def overlaps_from_conjugates(problem, m_hat):
+    """``m_nu = A(|h_nu|) G m_hat_nu / |h_nu|`` (THEORY 4); ``A = 1`` when ``alpha = inf``."""
+    kappa = field_norms(m_hat, problem.gram)
+    return _a_over_kappa(problem, kappa)[:, None] * (m_hat @ problem.gram)
+
+
+def update_class_weights(problem, S):
+    """Balanced class weights from the table ``S = E[r_nu 1{y}]`` (THEORY 1, 4): the joint
+    table ``J = pi p`` is projected on row sums ``pi`` and column sums equal to the teacher's
+    class frequencies (``1/C`` for a balanced teacher), by Sinkhorn (``p_update="sinkhorn"``)
+    or by the exact M-step (``"mstep"``); returns ``p = J / pi``."""
+    project = sinkhorn if problem.p_update == "sinkhorn" else balanced_mstep
+    J = project(S, problem.pi, problem.class_marginal)
+    return J / problem.pi[:, None]
+
+
+def fixed_point_map(problem, m, p=None):
+    """One application of the cluster-regime map ``(m, p) -> (m', p')`` (THEORY 4).
+
+    Returns
+    -------
+    m_new : array (P, P*)
+    p_new : array (P, C)  (``p`` unchanged unless ``problem.learn_p``)
+    m_hat : array (P, P*)  conjugates at the input ``(m, p)``
+    """
+    p = problem.p if p is None else p
+    r = responsibilities(m, p, problem.beta, problem.m_star, problem.pi)
+    m_hat = _alpha_coef(problem.alpha) * problem.beta * problem.m_star * cluster_weights(r, problem.p_star)
+    m_new = overlaps_from_conjugates(problem, m_hat)
+    p_new = update_class_weights(problem, class_statistics(r, problem.p_star)) if problem.learn_p else p
+    return m_new, p_new, m_hat
+
+
+def energy(problem, m, p=None):
+    """Energy term ``E_{mu, y} log sum_nu pi_nu p^y_nu exp(beta m* m_{nu mu})`` (THEORY 4):
+    the population log-likelihood per example in the cluster regime (up to the constant
+    ``-log Z_N(beta)``)."""
+    p = problem.p if p is None else p
+    L = log_weights(m, p, problem.beta, problem.m_star, problem.pi)
+    lse = logsumexp(L, axis=0)  # (P*, C)
+    with np.errstate(invalid="ignore"):
+        terms = np.where(problem.p_star > 0, problem.p_star * lse, 0.0)
+    return float(terms.sum() / problem.P_star)
+
+
+def free_entropy(problem, m, m_hat, p=None):
+    """Replica-symmetric free entropy ``Phi(m, m_hat, p)`` per N (THEORY 4), NOT extremised:
+    its gradient in ``m`` and ``m_hat`` vanishes exactly at solutions of the saddle-point
+    equations. For ``alpha = inf`` this is undefined (it grows like ``alpha``); use
+    :func:`energy`, the O(alpha) coefficient."""
+    if math.isinf(problem.alpha):
+        raise ValueError("free_entropy diverges for alpha = inf; use energy() (its O(alpha) coefficient)")
+    m = np.asarray(m, dtype=float)
+    m_hat = np.asarray(m_hat, dtype=float)
+    kappa = field_norms(m_hat, problem.gram)
+    entropic = float(np.sum(_log_normalizer_per_n(problem.N, kappa)) - np.sum(m_hat * m))
+    return entropic + problem.alpha * energy(problem, m, p)
+
+
+def jacobian_m(problem, m, p=None):
+    """Analytic Jacobian ``d m'_{nu a} / d m_{l mu}`` of the map at fixed ``p``, shape
+    (P P*, P P*) in row-major ``(nu, a), (l, mu)`` order.
+
+    Chain rule: ``dm'_nu/dm_hat_nu = (A/k) G + (A' - A/k) (G m_hat)(G m_hat)^T / k^2`` with
+    ``k = |h_nu|``, and ``dT_{nu mu}/dm_{l mu} = (beta m*/P*) sum_y p*^y_mu r_nu (delta_{nu l}
+    - r_l)``.
+    """
+    p = problem.p if p is None else p
+    P, P_star = problem.P, problem.P_star
+    G = problem.gram
+    bm = problem.beta * problem.m_star
+    r = responsibilities(m, p, problem.beta, problem.m_star, problem.pi)
+    coef = _alpha_coef(problem.alpha) * bm
+    m_hat = coef * cluster_weights(r, problem.p_star)
+    kappa = np.maximum(field_norms(m_hat, G), 1e-300)
+    if math.isinf(problem.alpha):
+        A, dA = np.ones(P), np.zeros(P)
+    else:
+        A, dA = resultant(problem.N, kappa, derivative=True)
+    Gh = m_hat @ G  # (P, P*)
+    D = (A / kappa)[:, None, None] * G[None] + ((dA - A / kappa) / kappa**2)[:, None, None] * np.einsum("na,nb->nab", Gh, Gh)
+    # dT[nu, mu, l]
+    eye = np.eye(P)
+    rw = r * problem.p_star[None, :, :]  # p*^y_mu r_nu(mu, y)
+    dT = (bm / P_star) * (np.einsum("nmy,nl->nml", rw, eye) - np.einsum("nmy,lmy->nml", rw, r))
+    J = coef * np.einsum("nam,nml->nalm", D, dT)
+    return J.reshape(P * P_star, P * P_star)
+
+
+def teacher_cluster_moments(problem):
+    """Moments of an example ``x`` of teacher cluster ``mu`` (THEORY 0, 3):
+    ``E[x] = m* xi^mu`` and ``E[x x^T] = var_perp I + (E[t^2] - var_perp) xi xi^T``.
+
+    For finite N, ``var_perp = A_N(beta*)/beta*`` and ``E[t^2] = 1 - (N-1) var_perp``. For
+    ``N = inf`` the isotropic part is ``O(1/N)``: ``N var_perp -> m*/b* = 1 - m*^2`` is
+    returned as ``var_perp_times_N`` and ``E[t^2] -> m*^2``.
+
+    Together with :func:`cluster_weights` this gives the population moments per cluster,
+    ``E[r_nu x] = sum_mu T_{nu mu} m* xi^mu`` and
+    ``E[r_nu x x^T] = sum_mu T_{nu mu} E_mu[x x^T]`` in the cluster regime.
+
+    Returns
+    -------
+    dict with ``m_star``, ``second_moment`` (``E[t^2]``), ``var_perp`` (finite N) and
+    ``var_perp_times_N``.
+    """
+    ms = problem.m_star
+    if math.isinf(problem.N):
+        vN = ms / problem.b_star
+        return {"m_star": ms, "second_moment": ms**2, "var_perp": 0.0, "var_perp_times_N": vN}
+    v = ms / problem.beta_star
+    return {"m_star": ms, "second_moment": 1.0 - (problem.N - 1) * v, "var_perp": v,
+            "var_perp_times_N": problem.N * v}
+
+
+class ClusterEquations(Equations):
+    """The cluster-regime equations as a fixed-point map on ``(m[, p])`` (THEORY 4)."""
+
+    has_Q = False
+
+    def map(self, s):
+        m, p, _ = self.unpack(s)
+        m_new, p_new, _ = fixed_point_map(self.problem, m, p)
+        return self.pack(m_new, p_new)
+
+    def analytic_jacobian(self, s):
+        """Analytic ``dF/ds`` when ``p`` is fixed; None when ``p`` is learned (the Sinkhorn
+        step is differentiated by finite differences instead)."""
+        if self.problem.learn_p:
+            return None
+        m, p, _ = self.unpack(s)
+        return jacobian_m(self.problem, m, p)
+
+    def order_parameters(self, s):
+        m, p, _ = self.unpack(s)
+        return {"m": m, "m_hat": conjugates(self.problem, m, p), "p": p, "Q": None}
+
+    def free_entropy(self, s):
+        m, p, _ = self.unpack(s)
+        if math.isinf(self.problem.alpha):
+            return energy(self.problem, m, p), "energy_per_alpha"
+        return free_entropy(self.problem, m, conjugates(self.problem, m, p), p), "phi"

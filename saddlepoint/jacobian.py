@@ -1,0 +1,82 @@
+"""Jacobian of a fixed-point map and the linear stability of its fixed points (THEORY 4).
+
+The Jacobian ``J = dF/ds`` of a regime's map is taken analytically when the regime provides
+it (:meth:`Equations.analytic_jacobian`) and always also available by central finite
+differences, so that the two can be tested against each other.
+
+Stability. A fixed point ``s = F(s)`` is linearly stable (attracting for the plain
+iteration) iff the spectral radius of ``J`` is below one. The order parameters are overlaps,
+which are invariant under the ``O(N)`` rotations of the sphere, so the continuous gauge
+symmetry leaves no zero mode. The permutations of students (with equal ``pi`` and ``p``)
+are discrete: they create no neutral direction, but they make the Jacobian at a symmetric
+point block-diagonal in symmetric/antisymmetric sectors. Directions the map is blind to --
+rescaling a column of ``p`` or a row off the simplex, the diagonal of ``Q`` -- give exact
+zero eigenvalues, which cannot affect the verdict. An eigenvalue crossing ``+1`` signals a
+bifurcation (fold or symmetry breaking); eigenvalues are reported by decreasing modulus.
+"""
+
+import numpy as np
+
+__all__ = [
+    "finite_difference_jacobian",
+    "map_jacobian",
+    "sorted_eigenvalues",
+    "is_stable",
+    "STABILITY_TOL",
+]
+
+#: A fixed point is called stable when its spectral radius is below ``1 - STABILITY_TOL``.
+STABILITY_TOL = 1e-8
+
+
+def finite_difference_jacobian(func, s, step=1e-6):
+    """Central-difference Jacobian of ``func`` at ``s``.
+
+    Column ``j`` is ``(func(s + h e_j) - func(s - h e_j)) / (2 h)``; the truncation error is
+    ``O(h^2)`` and the rounding error ``O(eps / h)``, both near ``1e-10`` for ``h = 1e-6``
+    and O(1) order parameters.
+    """
+    s = np.asarray(s, dtype=float)
+    f0 = np.asarray(func(s), dtype=float)
+    J = np.empty((f0.size, s.size))
+    for j in range(s.size):
+        e = np.zeros_like(s)
+        e[j] = step
+        J[:, j] = (np.asarray(func(s + e)) - np.asarray(func(s - e))) / (2.0 * step)
+    return J
+
+
+def map_jacobian(equations, s, method="auto", step=1e-6):
+    """Jacobian of ``equations.map`` at ``s``.
+
+    Parameters
+    ----------
+    equations : saddlepoint.equations.Equations
+    s : array
+    method : {"auto", "analytic", "fd"}
+        ``auto`` uses the analytic form when the regime has one, else finite differences.
+    step : float
+        Finite-difference step.
+    """
+    if method not in ("auto", "analytic", "fd"):
+        raise ValueError(f"method must be 'auto', 'analytic' or 'fd', got {method!r}")
+    if method in ("auto", "analytic"):
+        J = equations.analytic_jacobian(s)
+        if J is not None:
+            return np.asarray(J, dtype=float)
+        if method == "analytic":
+            raise ValueError("this regime/problem has no analytic Jacobian (learned p or exact map); use method='fd'")
+    return finite_difference_jacobian(equations.map, s, step)
+
+
+def sorted_eigenvalues(J):
+    """Eigenvalues of ``J`` by decreasing modulus (ties: decreasing real part)."""
+    ev = np.linalg.eigvals(np.asarray(J, dtype=float))
+    order = np.lexsort((-ev.real, -np.abs(ev)))
+    return ev[order]
+
+
+def is_stable(eigenvalues, tol=STABILITY_TOL):
+    """True iff the spectral radius is below ``1 - tol``."""
+    ev = np.asarray(eigenvalues)
+    return bool(ev.size == 0 or np.max(np.abs(ev)) < 1.0 - tol)
