@@ -13,8 +13,8 @@ Every quantity is evaluated without forming a Bessel function, in one of four re
 * series     ``kappa^2/4 <= nu + 1``: the 0F1 power series (20 terms, all positive);
 * Debye      ``nu >= 20``: the uniform asymptotic expansion of I_nu(nu z) (20 terms),
   differentiated analytically in z, so that A and A' come out without cancellation;
-* scipy      ``nu < 20`` and ``kappa <= 500``: ``scipy.special.ive`` (scaled, no overflow);
-* Hankel     ``nu < 20`` and ``kappa > 500``: the large-argument expansion (20 terms).
+* scipy      ``nu < 20`` and ``kappa <= 25 + nu^2/4``: ``scipy.special.ive`` (scaled);
+* Hankel     ``nu < 20`` and ``kappa > 25 + nu^2/4``: the large-argument expansion (30 terms).
 
 The derivations, the seams between regions and the measured accuracy are in
 ``docs/special_functions.md``. The ``large_n_*`` functions are the N -> infinity limits at
@@ -44,8 +44,8 @@ SERIES_X = 1.0  # series where y = kappa^2/4 <= SERIES_X * (nu + 1): term m <= 1
 SERIES_TERMS = 22  # 1/22! ~ 9e-22
 DEBYE_NU = 20.0  # Debye expansion for nu >= DEBYE_NU: |u_k(p)| / 20^k < 1e-17 at k = 20
 DEBYE_TERMS = 20
-HANKEL_X = 500.0  # Hankel expansion for nu < DEBYE_NU, kappa > HANKEL_X: terms < 1e-21 by m=15
-HANKEL_TERMS = 20
+HANKEL_X0, HANKEL_X2 = 25.0, 0.25  # Hankel for nu < DEBYE_NU, kappa > 25 + nu^2/4:
+HANKEL_TERMS = 30  # there the first omitted term is < 2e-21 (< 2e-18 already at 20 terms)
 
 
 # --- Debye polynomials u_k(p), exact rational recurrence (DLMF 10.41.9) -------------------
@@ -121,7 +121,7 @@ def _regions(nu, k):
     series = k * k <= 4.0 * SERIES_X * (nu + 1.0)
     large = nu >= DEBYE_NU
     debye = ~series & large
-    hankel = ~series & ~large & (k > HANKEL_X)
+    hankel = ~series & ~large & (k > HANKEL_X0 + HANKEL_X2 * nu * nu)
     scipy_ = ~series & ~large & ~hankel
     return series, debye, scipy_, hankel
 
