@@ -248,3 +248,41 @@ def test_teacher_is_frozen_and_copies_input(rng):
 def test_validation_names_parameter(call, exc, name):
     with pytest.raises(exc, match=name):
         call()
+
+
+# ------------------------------------------------------------------------------- CLI
+def test_cli_sample_writes_reloadable_data(tmp_out, capsys):
+    from saddlepoint.cli import main
+
+    out = tmp_out / "hier.npz"
+    status = main(["sample", "--teacher", "hierarchical", "--K1", "2", "--K2", "3", "--c0", "0.1",
+                   "--c1", "0.5", "--N", "30", "--beta-star", "40", "--M", "200", "--classes", "2",
+                   "--seed", "4", "--out", str(out), "--json"])
+    assert status == 0
+    arrays, meta = sio.load_npz(out)
+    assert arrays["X"].shape == (200, 30) and arrays["y"].shape == (200,)
+    assert meta["parameters"]["seed"] == 4 and "saddlepoint_version" in meta
+    t = T.load_teacher(out)  # the data file also holds the teacher
+    np.testing.assert_allclose(t.gram, T.hierarchical_gram(2, 3, 0.1, 0.5), rtol=0, atol=EXACT)
+    np.testing.assert_array_equal(arrays["y"], arrays["mu"] % 2)
+    # same seed -> same data
+    out2 = tmp_out / "again.npz"
+    main(["sample", "--teacher", "hierarchical", "--K1", "2", "--K2", "3", "--c0", "0.1",
+          "--c1", "0.5", "--N", "30", "--beta-star", "40", "--M", "200", "--classes", "2",
+          "--seed", "4", "--out", str(out2)])
+    np.testing.assert_array_equal(sio.load_npz(out2)[0]["X"], arrays["X"])
+
+
+def test_cli_sample_gram_and_errors(tmp_out, capsys):
+    from saddlepoint.cli import main
+
+    np.save(tmp_out / "G.npy", T.uniform_overlap_gram(4, 0.2))
+    assert main(["sample", "--teacher", "gram", "--gram", str(tmp_out / "G.npy"), "--N", "8",
+                 "--beta-star", "3", "--M", "10", "--seed", "0", "--out", str(tmp_out / "g.npz")]) == 0
+    capsys.readouterr()
+    assert main(["sample", "--teacher", "overlap", "--N", "8", "--beta-star", "3", "--M", "10",
+                 "--seed", "0", "--out", str(tmp_out / "o.npz")]) == 2
+    assert "--P-star" in capsys.readouterr().err
+    assert main(["sample", "--P-star", "2", "--N", "8", "--beta-star", "-3", "--M", "10",
+                 "--seed", "0", "--out", str(tmp_out / "o.npz")]) == 2
+    assert "beta_star" in capsys.readouterr().err
