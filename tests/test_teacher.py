@@ -255,9 +255,9 @@ def test_cli_sample_writes_reloadable_data(tmp_out, capsys):
     from saddlepoint.cli import main
 
     out = tmp_out / "hier.npz"
-    status = main(["sample", "--teacher", "hierarchical", "--K1", "2", "--K2", "3", "--c0", "0.1",
-                   "--c1", "0.5", "--N", "30", "--beta-star", "40", "--M", "200", "--classes", "2",
-                   "--seed", "4", "--out", str(out), "--json"])
+    args = ["sample", "--hierarchy", "2,3,0.1,0.5", "--n", "30", "--b-star", "1.5",
+            "--m-samples", "200", "--classes", "2", "--seed", "4"]
+    status = main(args + ["--out", str(out), "--json"])
     assert status == 0
     arrays, meta = sio.load_npz(out)
     assert arrays["X"].shape == (200, 30) and arrays["y"].shape == (200,)
@@ -267,9 +267,8 @@ def test_cli_sample_writes_reloadable_data(tmp_out, capsys):
     np.testing.assert_array_equal(arrays["y"], arrays["mu"] % 2)
     # same seed -> same data
     out2 = tmp_out / "again.npz"
-    main(["sample", "--teacher", "hierarchical", "--K1", "2", "--K2", "3", "--c0", "0.1",
-          "--c1", "0.5", "--N", "30", "--beta-star", "40", "--M", "200", "--classes", "2",
-          "--seed", "4", "--out", str(out2)])
+    assert t.beta_star == 45.0  # b* N
+    main(args + ["--out", str(out2)])
     np.testing.assert_array_equal(sio.load_npz(out2)[0]["X"], arrays["X"])
 
 
@@ -277,12 +276,18 @@ def test_cli_sample_gram_and_errors(tmp_out, capsys):
     from saddlepoint.cli import main
 
     np.save(tmp_out / "G.npy", T.uniform_overlap_gram(4, 0.2))
-    assert main(["sample", "--teacher", "gram", "--gram", str(tmp_out / "G.npy"), "--N", "8",
-                 "--beta-star", "3", "--M", "10", "--seed", "0", "--out", str(tmp_out / "g.npz")]) == 0
+    common = ["--n", "8", "--beta-star", "3", "--m-samples", "10", "--seed", "0"]
+    assert main(["sample", "--gram", str(tmp_out / "G.npy"), *common, "--out", str(tmp_out / "g.npz")]) == 0
+    np.testing.assert_allclose(T.load_teacher(tmp_out / "g.npz").gram, T.uniform_overlap_gram(4, 0.2),
+                               rtol=0, atol=EXACT)
+    assert main(["sample", "--overlap", "0", "--p-star", "3", *common, "--out", str(tmp_out / "o.npz")]) == 0
+    np.testing.assert_allclose(T.load_teacher(tmp_out / "o.npz").gram, np.eye(3), rtol=0, atol=EXACT)
     capsys.readouterr()
-    assert main(["sample", "--teacher", "overlap", "--N", "8", "--beta-star", "3", "--M", "10",
-                 "--seed", "0", "--out", str(tmp_out / "o.npz")]) == 2
-    assert "--P-star" in capsys.readouterr().err
-    assert main(["sample", "--P-star", "2", "--N", "8", "--beta-star", "-3", "--M", "10",
-                 "--seed", "0", "--out", str(tmp_out / "o.npz")]) == 2
+    assert main(["sample", "--gram", str(tmp_out / "G.npy"), "--p-star", "3", *common,
+                 "--out", str(tmp_out / "x.npz")]) == 2
+    assert "--p-star" in capsys.readouterr().err
+    assert main(["sample", "--p-star", "2", "--n", "8", "--beta-star", "-3", "--m-samples", "10",
+                 "--seed", "0", "--out", str(tmp_out / "x.npz")]) == 2
     assert "beta_star" in capsys.readouterr().err
+    assert main(["sample", "--gram", str(tmp_out / "none.npy"), *common, "--out", str(tmp_out / "x.npz")]) == 2
+    assert "none.npy" in capsys.readouterr().err

@@ -1,11 +1,14 @@
 """``saddlepoint sample``: draw teacher data (THEORY section 3) to ``.npz`` + JSON metadata.
 
-Examples::
+Flags follow the shared teacher flags of ``saddlepoint solve`` (``_problem_args``): the
+ensemble is random (i.i.d. uniform memories) unless ``--overlap C`` (uniform overlap,
+``--overlap 0`` is exactly orthogonal), ``--gram FILE`` or ``--hierarchy K1,K2,c0,c1`` is
+given. Examples::
 
-    saddlepoint sample --N 100 --P-star 4 --beta-star 300 --M 5000 --seed 1 --out data.npz
-    saddlepoint sample --teacher hierarchical --K1 3 --K2 4 --c0 0.1 --c1 0.6 \\
-        --N 200 --beta-star 500 --M 10000 --classes 3 --seed 2 --out hier.npz
-    saddlepoint sample --teacher gram --gram G.npy --N 50 --beta-star 80 --M 1000 --seed 3 --out g.npz
+    saddlepoint sample --n 100 --p-star 4 --beta-star 300 --m-samples 5000 --seed 1 --out data.npz
+    saddlepoint sample --n 200 --hierarchy 3,4,0.1,0.6 --b-star 2.5 --m-samples 10000 \
+        --classes 3 --seed 2 --out hier.npz
+    saddlepoint sample --n 50 --gram G.npy --beta-star 80 --m-samples 1000 --seed 3 --out g.npz
 
 The ``.npz`` holds ``X`` (M, N), ``y`` (M,), ``mu`` (M,), ``memories`` (P_star, N) and
 ``class_table`` (P_star, C); the JSON side-car records the version, every parameter and
@@ -17,59 +20,65 @@ from pathlib import Path
 from .. import io as _io
 from .. import teacher as T
 from ._common import emit
+from ._problem_args import _hierarchy
 
 __all__ = ["register", "run"]
 
 
 def register(sub):
     p = sub.add_parser("sample", help="draw labelled examples from a vMF teacher to .npz")
-    p.add_argument("--teacher", choices=["random", "overlap", "hierarchical", "gram"],
-                   default="random", help="teacher ensemble (default: random)")
-    p.add_argument("--N", type=int, required=True, help="dimension of the sphere S^{N-1}")
-    p.add_argument("--P-star", dest="P_star", type=int,
-                   help="number of memories (random, overlap)")
-    p.add_argument("--beta-star", dest="beta_star", type=float, required=True,
-                   help="teacher inverse temperature (vMF concentration)")
-    p.add_argument("--M", type=int, required=True, help="number of examples")
+    p.add_argument("--n", type=int, required=True, help="dimension N of the sphere S^{N-1}")
+    p.add_argument("--p-star", type=int, default=None,
+                   help="number of teacher memories P* (default 2, or K1*K2, or the Gram size)")
+    temp = p.add_mutually_exclusive_group(required=True)
+    temp.add_argument("--beta-star", type=float, default=None,
+                      help="teacher inverse temperature beta* (vMF concentration)")
+    temp.add_argument("--b-star", type=float, default=None, help="scaled temperature beta*/N")
+    ens = p.add_mutually_exclusive_group()
+    ens.add_argument("--overlap", type=float, default=None, metavar="C",
+                     help="uniform pairwise overlap c (exact; 0 = orthogonal)")
+    ens.add_argument("--gram", default=None, metavar="FILE",
+                     help="teacher Gram matrix (.npy, .npz key 'gram', .csv, .txt), realised exactly")
+    ens.add_argument("--hierarchy", type=_hierarchy, default=None, metavar="K1,K2,c0,c1",
+                     help="K1 groups of K2 memories, overlap c1 inside and c0 across groups")
+    p.add_argument("--classes", type=int, default=1, metavar="C",
+                   help="number of classes (1: unsupervised; labels mu mod C)")
+    p.add_argument("--soft", type=float, default=None, metavar="CONC",
+                   help="random soft labels: rows ~ Dirichlet(CONC) instead of one-hot")
+    p.add_argument("--m-samples", type=int, required=True, help="number of examples M")
     p.add_argument("--seed", type=int, required=True, help="random seed (>= 0)")
-    p.add_argument("--classes", type=int, default=1, help="number of classes C (default 1)")
-    p.add_argument("--soft", type=float, default=None,
-                   help="Dirichlet concentration of random soft labels (default: one-hot mu mod C)")
-    p.add_argument("--c", type=float, help="pairwise overlap (overlap teacher)")
-    p.add_argument("--K1", type=int, help="number of groups (hierarchical)")
-    p.add_argument("--K2", type=int, help="memories per group (hierarchical)")
-    p.add_argument("--c0", type=float, help="overlap across groups (hierarchical)")
-    p.add_argument("--c1", type=float, help="overlap within a group (hierarchical)")
-    p.add_argument("--gram", help="Gram matrix file: .npy, .npz (key 'gram'), .csv, .txt")
     p.add_argument("--out", required=True, help="output .npz path (a .json side-car is written)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 
 
-def _need(args, *names):
-    missing = [n for n in names if getattr(args, n) is None]
-    if missing:
-        flags = ", ".join("--" + n.replace("_", "-") for n in missing)
-        raise ValueError(f"--teacher {args.teacher} needs {flags}")
+def _check_p_star(args, P_star):
+    if args.p_star is not None and args.p_star != P_star:
+        raise ValueError(f"--p-star {args.p_star} does not match the teacher ({P_star} memories)")
 
 
 def build_teacher(args, rng):
     """The :class:`~saddlepoint.teacher.Teacher` described by parsed arguments."""
     kw = dict(classes=args.classes, soft=args.soft)
-    if args.teacher == "random":
-        _need(args, "P_star")
-        return T.random_teacher(args.N, args.P_star, args.beta_star, rng, **kw)
-    if args.teacher == "overlap":
-        _need(args, "P_star", "c")
-        return T.overlap_teacher(args.N, args.P_star, args.c, args.beta_star, rng, **kw)
-    if args.teacher == "hierarchical":
-        _need(args, "K1", "K2", "c0", "c1")
-        return T.hierarchical_teacher(args.N, args.K1, args.K2, args.c0, args.c1,
-                                      args.beta_star, rng, **kw)
-    _need(args, "gram")
-    G = T.load_gram(args.gram)
-    return T.gram_teacher(G, args.N, args.beta_star, rng,
-                          info={"ensemble": "gram", "gram_file": str(args.gram)}, **kw)
+    if args.beta_star is not None:
+        beta_star = args.beta_star
+    else:
+        if not args.b_star >= 0:
+            raise ValueError(f"--b-star must be >= 0, got {args.b_star}")
+        beta_star = args.b_star * args.n
+    if args.hierarchy is not None:
+        K1, K2, c0, c1 = args.hierarchy
+        _check_p_star(args, K1 * K2)
+        return T.hierarchical_teacher(args.n, K1, K2, c0, c1, beta_star, rng, **kw)
+    if args.gram is not None:
+        G = T.load_gram(args.gram)
+        _check_p_star(args, G.shape[0])
+        return T.gram_teacher(G, args.n, beta_star, rng,
+                              info={"ensemble": "gram", "gram_file": str(args.gram)}, **kw)
+    P_star = 2 if args.p_star is None else args.p_star
+    if args.overlap is not None:
+        return T.overlap_teacher(args.n, P_star, args.overlap, beta_star, rng, **kw)
+    return T.random_teacher(args.n, P_star, beta_star, rng, **kw)
 
 
 def run(args):
@@ -79,7 +88,7 @@ def run(args):
 
     rng = check_rng(args.seed)
     teacher = build_teacher(args, rng)
-    X, y, mu = teacher.sample(args.M, rng)
+    X, y, mu = teacher.sample(args.m_samples, rng)
     params = {k: v for k, v in vars(args).items() if k not in ("func", "json", "command")}
     params.update(P_star=teacher.P_star, C=teacher.C, beta_star=teacher.beta_star,
                   info=teacher.info)
