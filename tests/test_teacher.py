@@ -88,6 +88,16 @@ def test_hierarchical_overlaps_exact(K1, K2, c0, c1, rng):
     assert t.info["ensemble"] == "hierarchical" and t.info["K1"] == K1
 
 
+@pytest.mark.parametrize("K1, K2, c0, c1", [(3, 4, 0.2, 0.6), (2, 5, 0.0, 1.0), (4, 1, 0.3, 0.3)])
+def test_hierarchical_gram_spectrum(K1, K2, c0, c1):
+    """Eigenvalues (docs/sampling_and_teachers.md): 1 - c1 (x K1 (K2 - 1)),
+    1 - c1 + K2 (c1 - c0) (x K1 - 1), 1 - c1 + K2 (c1 - c0) + K1 K2 c0 (x 1)."""
+    lam = np.linalg.eigvalsh(T.hierarchical_gram(K1, K2, c0, c1))
+    group = 1 - c1 + K2 * (c1 - c0)
+    want = np.r_[np.full(K1 * (K2 - 1), 1 - c1), np.full(K1 - 1, group), group + K1 * K2 * c0]
+    np.testing.assert_allclose(lam, np.sort(want), rtol=0, atol=EXACT)
+
+
 # --------------------------------------------------------------------------- sampling
 def test_sample_cluster_statistics(rng):
     """Examples of cluster mu: E[xi^mu . x] = m* = A_N(beta*) with variance A_N'(beta*);

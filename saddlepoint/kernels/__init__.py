@@ -1,7 +1,10 @@
 """Numba kernels, one module per concept, each with a NumPy twin in the public module.
 
 - :mod:`saddlepoint.kernels.vmf`: exact von Mises-Fisher sampling (twin:
-  :mod:`saddlepoint.vmf`).
+  :mod:`saddlepoint.vmf`); ``sample_vmf_into`` is callable from other kernels;
+- :mod:`saddlepoint.kernels.dam`: DAM training statistics and steps (twin:
+  :mod:`saddlepoint.model`);
+- :mod:`saddlepoint.kernels.gibbs`: exact Gibbs sampler of the DAM posterior.
 
 Kernels are module-level ``@njit(cache=True)`` functions taking arrays, scalars and
 ``numpy.random.Generator`` objects only. Nothing is imported here, so importing the package
