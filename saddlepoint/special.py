@@ -128,15 +128,24 @@ def _regions(nu, k):
 
 # --- series region ---------------------------------------------------------------------
 def _series_sums(nu, y, shifts):
-    """Return [sum_{m>=1} y^m / (m! (nu+1+j)_m) for j in shifts] (the 0F1 series minus 1)."""
+    """Return [sum_{m>=1} y^m / (m! (nu+1+j)_m) for j in shifts] (the 0F1 series minus 1).
+
+    A point leaves the loop once its term is below 1e-18 of its sum (the terms then decrease
+    at least geometrically with ratio <= 1/(m+1) in the series region), so tiny arguments
+    never produce underflowing terms."""
     out = []
     for j in shifts:
         b = nu + 1.0 + j
         term = np.ones_like(y)
         total = np.zeros_like(y)
+        idx = np.nonzero(y > 0)[0]
         for m in range(1, SERIES_TERMS + 1):
-            term = term * y / (m * (b + m - 1.0))
-            total = total + term
+            if idx.size == 0:
+                break
+            t = term[idx] * y[idx] / (m * (b[idx] + m - 1.0))
+            term[idx] = t
+            total[idx] += t
+            idx = idx[t > 1e-18 * total[idx]]
         out.append(total)
     return out
 
