@@ -211,6 +211,9 @@ def _tangent_numpy(means, t, s, gen):
     N = means.shape[-1]
     g = gen.standard_normal((K, N))
     while True:
+        # project out the mean twice (Gram-Schmidt with re-orthogonalisation), so the
+        # residual is orthogonal to rounding even when g is nearly parallel to the mean
+        g -= np.sum(g * means, axis=1, keepdims=True) * means
         g -= np.sum(g * means, axis=1, keepdims=True) * means
         norm = np.linalg.norm(g, axis=1, keepdims=True)
         bad = norm[:, 0] == 0.0

@@ -229,7 +229,8 @@ def _reference_loop(means, kappas, gen):
             if kappa * t + (N - 1) * math.log(1 - x0 * t) - c >= math.log(u):
                 break
         g = gen.standard_normal(N)
-        g -= (g @ means[i]) * means[i]
+        for _ in range(2):  # Gram-Schmidt twice: orthogonal to rounding even if g ~ mean
+            g -= (g @ means[i]) * means[i]
         out[i] = t * means[i] + math.sqrt(1 - t * t) * g / np.linalg.norm(g)
     return out
 

@@ -95,33 +95,49 @@ def sample_vmf_into(mean, kappa, gen, out):
     """Write one draw of ``vMF(mean, kappa)`` on S^{N-1} into ``out`` (length N).
 
     ``x = t mean + sqrt(1 - t^2) v`` with ``t`` from :func:`wood_t` and ``v`` uniform on
-    the unit sphere orthogonal to ``mean`` (a standard normal vector with its component
-    along ``mean`` removed, then normalised). ``mean`` must be a unit vector.
+    the unit sphere orthogonal to ``mean`` (a standard normal vector ``g`` with its
+    component ``p = g.mean`` removed, then normalised). ``mean`` must be a unit vector.
+
+    Two passes over ``out``: the first draws ``g`` and accumulates ``p`` and ``|g|^2``; the
+    second writes ``x`` using ``|g - p mean|^2 = |g|^2 - p^2``. When that difference is
+    below half of ``|g|^2`` (``g`` within 45 degrees of ``mean``, which has appreciable
+    probability only at small N) the norm is recomputed explicitly to avoid cancellation.
     """
     N = mean.shape[0]
     t, s = wood_t(N, kappa, gen)
-    proj = 0.0
-    for j in range(N):
-        g = gen.standard_normal()
-        out[j] = g
-        proj += g * mean[j]
     while True:
-        norm2 = 0.0
-        for j in range(N):
-            out[j] -= proj * mean[j]
-            norm2 += out[j] * out[j]
-        if norm2 > 0.0:
-            break
-        # Probability zero in exact arithmetic (only possible for N = 2 with a draw
-        # exactly along the mean): redraw the normal vector.
         proj = 0.0
+        g2 = 0.0
         for j in range(N):
             g = gen.standard_normal()
             out[j] = g
             proj += g * mean[j]
-    scale = s / math.sqrt(norm2)
-    for j in range(N):
-        out[j] = t * mean[j] + scale * out[j]
+            g2 += g * g
+        norm2 = g2 - proj * proj
+        if norm2 >= 0.5 * g2:
+            # |proj| <= sqrt(norm2): the fused update below cannot cancel
+            scale = s / math.sqrt(norm2)
+            shift = t - scale * proj
+            for j in range(N):
+                out[j] = shift * mean[j] + scale * out[j]
+            return
+        # g within 45 degrees of mean: project explicitly, twice (Gram-Schmidt with
+        # re-orthogonalisation keeps the residual orthogonal to mean to rounding even
+        # when g is almost parallel to it)
+        proj2 = 0.0
+        for j in range(N):
+            out[j] -= proj * mean[j]
+            proj2 += out[j] * mean[j]
+        norm2 = 0.0
+        for j in range(N):
+            out[j] -= proj2 * mean[j]
+            norm2 += out[j] * out[j]
+        if norm2 > 0.0:
+            scale = s / math.sqrt(norm2)
+            for j in range(N):
+                out[j] = t * mean[j] + scale * out[j]
+            return
+        # probability zero in exact arithmetic: redraw the normal vector
 
 
 @njit(cache=True)
