@@ -25,7 +25,6 @@ hierarchical construction ``xi = sqrt(c0) u0 + sqrt(c1-c0) u_g + sqrt(1-c1) u_{g
 Haar-random orthonormal ``u``'s, while needing only ``N >= rank G``.
 """
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
