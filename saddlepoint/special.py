@@ -13,7 +13,8 @@ Every quantity is evaluated without forming a Bessel function, in one of four re
 * series     ``kappa^2/4 <= nu + 1``: the 0F1 power series (20 terms, all positive);
 * Debye      ``nu >= 20``: the uniform asymptotic expansion of I_nu(nu z) (20 terms),
   differentiated analytically in z, so that A and A' come out without cancellation;
-* scipy      ``nu < 20`` and ``kappa <= 25 + nu^2/4``: ``scipy.special.ive`` (scaled);
+* scipy      ``nu < 20`` and ``kappa <= 25 + nu^2/4``: log Z from ``scipy.special.ive``
+  (scaled); A and A' by the downward ratio recurrence started from Debye at order >= 20;
 * Hankel     ``nu < 20`` and ``kappa > 25 + nu^2/4``: the large-argument expansion (30 terms).
 
 The derivations, the seams between regions and the measured accuracy are in
@@ -227,14 +228,30 @@ def _debye(nu, k, want_prime):
 
 
 # --- scipy region (small order, moderate argument) ---------------------------------------
+def _downward_ratio(nu, k, want_prime):
+    """R_nu(k) and R_nu'(k) for nu < DEBYE_NU: start from the Debye values at order
+    nu + M >= DEBYE_NU and run the recurrence R_{j-1} = 1 / (2 j / k + R_j) down M steps,
+    with its derivative R_{j-1}' = R_{j-1}^2 (2 j / k^2 - R_j'). Both maps contract
+    (|dR_{j-1}/dR_j| = R_{j-1}^2 < 1), so rounding does not accumulate, and unlike
+    1 - R^2 - (2 nu + 1) R / k the derivative recurrence does not cancel."""
+    M = np.ceil(DEBYE_NU - nu)
+    _, R, dR = _debye(nu + M, k, want_prime)
+    if dR is None:
+        dR = np.zeros_like(R)
+    for step in range(int(M.max()), 0, -1):
+        act = M >= step
+        j = nu[act] + step
+        x = k[act]
+        r = 1.0 / (2.0 * j / x + R[act])
+        if want_prime:
+            dR[act] = r * r * (2.0 * j / (x * x) - dR[act])
+        R[act] = r
+    return R, (dR if want_prime else None)
+
+
 def _scipy(nu, k, want_prime):
-    i0 = _sp.ive(nu, k)
-    i1 = _sp.ive(nu + 1.0, k)
-    log_z = _sp.gammaln(nu + 1.0) + nu * np.log(2.0 / k) + np.log(i0) + k
-    A = i1 / i0
-    if not want_prime:
-        return log_z, A, None
-    Ap = (1.0 - A) * (1.0 + A) - (2.0 * nu + 1.0) * A / k
+    log_z = _sp.gammaln(nu + 1.0) + nu * np.log(2.0 / k) + np.log(_sp.ive(nu, k)) + k
+    A, Ap = _downward_ratio(nu, k, want_prime)
     return log_z, A, Ap
 
 
