@@ -151,16 +151,17 @@ def _series_sums(nu, y, shifts):
     return out
 
 
-def _series(nu, k, want_prime):
+def _series(nu, k, level):
     y = 0.25 * k * k
-    sums = _series_sums(nu, y, (0, 1, 2) if want_prime else (0, 1))
-    t0, t1 = sums[0], sums[1]
-    log_z = np.log1p(t0)
-    s0, s1 = 1.0 + t0, 1.0 + t1
+    sums = _series_sums(nu, y, (0, 1, 2)[: level + 1])
+    log_z = np.log1p(sums[0])
+    if level == 0:
+        return log_z, None, None
+    s0, s1 = 1.0 + sums[0], 1.0 + sums[1]
     c = 0.5 / (nu + 1.0)
     r = s1 / s0
     A = c * k * r
-    if not want_prime:
+    if level == 1:
         return log_z, A, None
     s2 = 1.0 + sums[2]
     # A' = c [r + 2 y r'(y)],  r' = (S2 S0/(nu+2) - S1^2/(nu+1)) / S0^2  (0F1' = 0F1(b+1)/b)
@@ -192,7 +193,7 @@ def _stirling_remainder(nu):
     return acc * inv
 
 
-def _debye(nu, k, want_prime):
+def _debye(nu, k, level):
     z = k / nu
     h = np.hypot(1.0, z)  # s = sqrt(1 + z^2)
     p = 1.0 / h
@@ -202,15 +203,17 @@ def _debye(nu, k, want_prime):
     q = p * p
     g = p / nu
     U = _horner2(_DEBYE_Q, q, g)
-    # U_p = sum_k p^(k-1) Q1_k(q) / nu^k = (1/nu) sum_k g^(k-1) Q1_k ; k = 0 term vanishes
-    Up = _horner2(_DEBYE_Q1[1:], q, g) / nu
-    Lp = Up / U
     # log Z = nu f(z) - log(s)/2 + log U + sigma(nu),  f = (s - 1) - log((1 + s)/2)
     f = sm1 - np.log1p(0.5 * sm1)
     log_z = nu * f - 0.5 * np.log1p(sm1) + np.log(U) + _stirling_remainder(nu)
+    if level == 0:
+        return log_z, None, None
+    # U_p = sum_k p^(k-1) Q1_k(q) / nu^k = (1/nu) sum_k g^(k-1) Q1_k ; k = 0 term vanishes
+    Up = _horner2(_DEBYE_Q1[1:], q, g) / nu
+    Lp = Up / U
     # A = (1/nu) d/dz log Z,  dp/dz = -z p^3
     A = z / (1.0 + h) - 0.5 * z * q / nu - z * q * p * Lp / nu
-    if not want_prime:
+    if level == 1:
         return log_z, A, None
     # U_pp = sum_k p^(k-2) Q2_k(q) / nu^k: k = 0 vanishes, k = 1 is p (Q2_1(q) / q) / nu
     # (Q2_1 has no constant term), and k >= 2 is (1/nu^2) sum_k g^(k-2) Q2_k.
@@ -228,14 +231,14 @@ def _debye(nu, k, want_prime):
 
 
 # --- scipy region (small order, moderate argument) ---------------------------------------
-def _downward_ratio(nu, k, want_prime):
+def _downward_ratio(nu, k, level):
     """R_nu(k) and R_nu'(k) for nu < DEBYE_NU: start from the Debye values at order
     nu + M >= DEBYE_NU and run the recurrence R_{j-1} = 1 / (2 j / k + R_j) down M steps,
     with its derivative R_{j-1}' = R_{j-1}^2 (2 j / k^2 - R_j'). Both maps contract
     (|dR_{j-1}/dR_j| = R_{j-1}^2 < 1), so rounding does not accumulate, and unlike
     1 - R^2 - (2 nu + 1) R / k the derivative recurrence does not cancel."""
     M = np.ceil(DEBYE_NU - nu)
-    _, R, dR = _debye(nu + M, k, want_prime)
+    _, R, dR = _debye(nu + M, k, level)
     if dR is None:
         dR = np.zeros_like(R)
     for step in range(int(M.max()), 0, -1):
@@ -243,20 +246,22 @@ def _downward_ratio(nu, k, want_prime):
         j = nu[act] + step
         x = k[act]
         r = 1.0 / (2.0 * j / x + R[act])
-        if want_prime:
+        if level == 2:
             dR[act] = r * r * (2.0 * j / (x * x) - dR[act])
         R[act] = r
-    return R, (dR if want_prime else None)
+    return R, (dR if level == 2 else None)
 
 
-def _scipy(nu, k, want_prime):
-    log_z = _sp.gammaln(nu + 1.0) + nu * np.log(2.0 / k) + np.log(_sp.ive(nu, k)) + k
-    A, Ap = _downward_ratio(nu, k, want_prime)
-    return log_z, A, Ap
+def _scipy(nu, k, level):
+    if level == 0:
+        log_z = _sp.gammaln(nu + 1.0) + nu * np.log(2.0 / k) + np.log(_sp.ive(nu, k)) + k
+        return log_z, None, None
+    A, Ap = _downward_ratio(nu, k, level)
+    return None, A, Ap
 
 
 # --- Hankel region (small order, large argument) -----------------------------------------
-def _hankel(nu, k, want_prime):
+def _hankel(nu, k, level):
     t = 1.0 / k
     mu = 4.0 * nu * nu
     # H(t) = sum (-1)^m a_m t^m, a_m = a_{m-1} (mu - (2m-1)^2) / (8 m): accumulate b_m = (-1)^m a_m
@@ -275,40 +280,30 @@ def _hankel(nu, k, want_prime):
     log_i = k - 0.5 * np.log(2.0 * np.pi * k) + np.log(H)
     log_z = _sp.gammaln(nu + 1.0) + nu * np.log(2.0 / k) + log_i
     A = 1.0 - (nu + 0.5) * t - t * t * Lt
-    if not want_prime:
+    if level < 2:
         return log_z, A, None
     Ltt = Htt / H - Lt * Lt
     Ap = (nu + 0.5) * t * t + 2.0 * t ** 3 * Lt + t ** 4 * Ltt
     return log_z, A, Ap
 
 
-def _evaluate(nu, k, want_prime=True):
-    """log Z, A, A' at broadcast float arrays nu >= 0, k >= 0 (already validated)."""
+def _evaluate(nu, k, level):
+    """Evaluate at broadcast float arrays nu >= 0, k >= 0 (already validated).
+
+    level 0 returns log Z, level 1 returns A, level 2 returns (A, A'); each region computes
+    only what is asked (e.g. A for nu < 20 needs no Bessel function)."""
     nu, k = np.broadcast_arrays(np.asarray(nu, float), np.asarray(k, float))
-    nu = np.ascontiguousarray(nu).ravel()
-    k = np.ascontiguousarray(k).ravel()
-    shape = np.broadcast_shapes(np.shape(nu), np.shape(k))
-    log_z = np.empty_like(k)
-    A = np.empty_like(k)
-    Ap = np.empty_like(k) if want_prime else None
+    shape = nu.shape
+    nu, k = nu.ravel(), k.ravel()
+    out = [np.empty_like(k) for _ in range(3)]
+    slots = {0: (0,), 1: (1,), 2: (1, 2)}[level]
     for mask, fn in zip(_regions(nu, k), (_series, _debye, _scipy, _hankel)):
         if np.any(mask):
-            lz, a, ap = fn(nu[mask], k[mask], want_prime)
-            log_z[mask] = lz
-            A[mask] = a
-            if want_prime:
-                Ap[mask] = ap
-    return log_z.reshape(shape), A.reshape(shape), (Ap.reshape(shape) if want_prime else None)
-
-
-def _evaluate_shaped(nu, k, want_prime=True):
-    shape = np.broadcast_shapes(np.shape(nu), np.shape(k))
-    lz, A, Ap = _evaluate(nu, k, want_prime)
-    return (
-        lz.reshape(shape),
-        A.reshape(shape),
-        None if Ap is None else Ap.reshape(shape),
-    )
+            res = fn(nu[mask], k[mask], level)
+            for i in slots:
+                out[i][mask] = res[i]
+    res = tuple(out[i].reshape(shape) for i in slots)
+    return res[0] if len(res) == 1 else res
 
 
 def _nu_kappa(N, kappa):
@@ -336,7 +331,7 @@ def log_vmf_normalizer(N, kappa):
     float or ndarray
     """
     nu, kappa = _nu_kappa(N, kappa)
-    return _as_output(_evaluate_shaped(nu, kappa, False)[0])
+    return _as_output(_evaluate(nu, kappa, 0))
 
 
 def mean_resultant_length(N, kappa):
@@ -356,7 +351,7 @@ def mean_resultant_length(N, kappa):
     float or ndarray
     """
     nu, kappa = _nu_kappa(N, kappa)
-    return _as_output(_evaluate_shaped(nu, kappa, False)[1])
+    return _as_output(_evaluate(nu, kappa, 1))
 
 
 def mean_resultant_length_prime(N, kappa):
@@ -377,7 +372,7 @@ def mean_resultant_length_prime(N, kappa):
     float or ndarray
     """
     nu, kappa = _nu_kappa(N, kappa)
-    return _as_output(_evaluate_shaped(nu, kappa, True)[2])
+    return _as_output(_evaluate(nu, kappa, 2)[1])
 
 
 def log_bessel_i(nu, x):
@@ -399,7 +394,7 @@ def log_bessel_i(nu, x):
     """
     nu = _check("nu", nu)
     x = _check("x", x)
-    lz = _evaluate_shaped(nu, x, False)[0]
+    lz = _evaluate(nu, x, 0)
     nu_b, x_b = np.broadcast_arrays(nu, x)
     out = np.array(lz, dtype=float, copy=True)
     pos = x_b > 0
@@ -424,7 +419,7 @@ def bessel_ratio(nu, x):
     """
     nu = _check("nu", nu)
     x = _check("x", x)
-    return _as_output(_evaluate_shaped(nu, x, False)[1])
+    return _as_output(_evaluate(nu, x, 1))
 
 
 def inverse_mean_resultant_length(N, a, tol=1e-15, max_iter=60):
@@ -472,7 +467,7 @@ def inverse_mean_resultant_length(N, a, tol=1e-15, max_iter=60):
         k = 0.5 * (lo + hi)
         done = np.zeros(k.shape, bool)
         for _ in range(max_iter):
-            _, A, Ap = _evaluate(nu_, k, True)
+            A, Ap = _evaluate(nu_, k, 2)
             f = A - a_
             lo = np.where(f < 0, k, lo)
             hi = np.where(f > 0, k, hi)
