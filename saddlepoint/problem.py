@@ -230,11 +230,17 @@ class Problem:
     def m_star(self):
         """Mean overlap of an example with its own teacher memory (THEORY 3):
         ``A_N(beta_star)`` for finite N, ``a(b_star)`` for ``N = inf``."""
+        cached = self.__dict__.get("_m_star")
+        if cached is not None:
+            return cached
         from . import special
 
         if math.isinf(self.N):
-            return float(special.large_n_mean_resultant_length(self.b_star))
-        return float(special.mean_resultant_length(self.N, self.beta_star))
+            value = float(special.large_n_mean_resultant_length(self.b_star))
+        else:
+            value = float(special.mean_resultant_length(self.N, self.beta_star))
+        object.__setattr__(self, "_m_star", value)  # cache: the Problem is immutable
+        return value
 
     @property
     def class_marginal(self):

@@ -39,6 +39,7 @@ __all__ = [
     "METHODS",
     "INITS",
     "solution_from_state",
+    "descend",
 ]
 
 METHODS = ("auto", "damped", "anderson", "newton", "krylov")
@@ -71,7 +72,9 @@ def damped_iteration(equations, s0, damping=0.5, tol=1e-10, max_iter=5000, count
     -------
     s : array, residual : float, evaluations : int, converged : bool
     """
-    damping = check_real("damping", damping, minimum=0.0, maximum=1.0, strict=True)
+    damping = check_real("damping", damping, maximum=1.0)
+    if damping <= 0:
+        raise ValueError(f"damping must be in (0, 1], got {damping}")
     c = counter or _Counter(equations)
     n0 = c.n
     s = np.array(s0, dtype=float)
@@ -278,3 +281,33 @@ def solve_equations(eq, s0, method="auto", tol=1e-10, max_iter=2000, damping=0.5
         s, res = c.best_s, c.best_res
     msg = "" if ok else f"did not converge: residual {res:.3g} > tol {tol:g} after {c.n} map evaluations ({'>'.join(used)})"
     return solution_from_state(eq, s, res, c.n, ok, ">".join(used), init_name, msg, jacobian)
+
+
+def descend(solution, eps=1e-3, tol=1e-10, max_iter=5000):
+    """From an unstable fixed point, follow its most unstable direction to a stable one.
+
+    The state is displaced by ``+- eps`` along the (real part of the) eigenvector of the
+    map's Jacobian with the largest eigenvalue modulus; a plain iteration (which can only
+    converge to linearly stable fixed points) runs from there and Anderson polishes the
+    result. Returns the stable converged Solution with the larger free entropy, or the input
+    when it is already stable or nothing better is found.
+    """
+    if solution.stable or not solution.converged:
+        return solution
+    eq = equations_for(solution.problem)
+    s = eq.pack(solution.m, solution.p, solution.Q)
+    J = map_jacobian(eq, s)
+    vals, vecs = np.linalg.eig(J)
+    v = np.real(vecs[:, np.argmax(np.abs(vals))])
+    v = v / max(np.linalg.norm(v), 1e-300)
+    best = solution
+    for sign in (1.0, -1.0):
+        c = _Counter(eq)
+        s1, res, _, ok = damped_iteration(eq, s + sign * eps * v, 1.0, 1e-6, max_iter, c)
+        if not np.isfinite(res):
+            continue
+        s2, res, _, ok = anderson(eq, s1, 6, 1.0, tol, 500, c)
+        sol = solution_from_state(eq, s2, res, c.n, ok, "descend", solution.init, "" if ok else "descend did not converge")
+        if sol.converged and sol.stable and (not best.stable or sol.free_entropy > best.free_entropy):
+            best = sol
+    return best

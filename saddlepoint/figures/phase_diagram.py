@@ -1,0 +1,142 @@
+"""Phase diagrams of the teacher-student DAM (THEORY 4): specialised vs merged phases.
+
+Four panels, each a resumable sweep (:func:`saddlepoint.phase.sweep`) whose table is saved
+beside the figure in ``<outdir>/phase_diagram_data/<panel>/``:
+
+(a) ``(alpha, beta)``, ``P = P* = 2`` orthogonal teacher, ``N = inf``, ``b* = 1``; colour: the
+    specialisation ``m_self - m_other`` of the equilibrium state; dashed: the ``alpha = inf``
+    threshold ``beta_c = sqrt(2)/m*`` of the merged state (derived in docs/saddle_point.md).
+(b) ``(c, beta)`` for a uniform-overlap teacher, ``P = P* = 3``, ``alpha = 10``.
+(c) supervised (``C = 2``, learned ``p``) vs unsupervised, ``P = P* = 2``: phase boundaries.
+(d) ``P < P*``, ``P = P*``, ``P > P*`` (``P* = 3``; ``P = 2, 3, 4``): phase boundaries.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from . import figure
+
+__all__ = ["make", "plot_sweep", "panel_problems"]
+
+
+def panel_problems():
+    """The base problems and sweep axes of the four panels (name -> spec dicts)."""
+    from ..problem import Problem, make_gram
+    from ..teacher import one_hot_class_table
+
+    base2 = Problem(gram=np.eye(2), P=2, beta=2.0, alpha=1.0, N=math.inf, b_star=1.0,
+                    teacher={"kind": "orthogonal", "c": 0.0})
+    over3 = Problem(gram=make_gram("overlap", 3, c=0.2), P=3, beta=2.0, alpha=10.0, N=math.inf,
+                    b_star=1.0, teacher={"kind": "overlap", "c": 0.2})
+    sup2 = base2.replace(p_star=one_hot_class_table(2, 2), p=None, learn_p=True)
+    g3 = np.eye(3)
+    specs = {
+        "a_alpha_beta": [("P=P*=2", base2)],
+        "b_c_beta": [("P=P*=3", over3)],
+        "c_supervised": [("unsupervised", base2), ("supervised C=2", sup2)],
+        "d_P_vs_Pstar": [(f"P={P}, P*=3", Problem(gram=g3, P=P, beta=2.0, alpha=1.0, N=math.inf,
+                                                   b_star=1.0, teacher={"kind": "orthogonal", "c": 0.0}))
+                         for P in (2, 3, 4)],
+    }
+    axes = {
+        "a_alpha_beta": ("alpha", "log:0.1:100:{n}", "beta", "0.5:8:{n}"),
+        "b_c_beta": ("c", "0:0.9:{n}", "beta", "0.5:10:{n}"),
+        "c_supervised": ("alpha", "log:0.1:100:{n}", "beta", "0.5:8:{n}"),
+        "d_P_vs_Pstar": ("alpha", "log:0.1:100:{n}", "beta", "0.5:8:{n}"),
+    }
+    return specs, axes
+
+
+def _axis(ax, name, values):
+    if name == "alpha" and values.min() > 0 and values.max() / values.min() > 50:
+        ax.set_xscale("log")
+
+
+def plot_sweep(out, title="", name="phase_diagram"):
+    """Draw one sweep directory (as written by :func:`saddlepoint.phase.sweep`) to
+    ``<out>/<name>.png``; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..phase import load_sweep
+
+    meta, g = load_sweep(out, name)
+    p = meta["parameters"]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    X, Y = np.meshgrid(g["x_values"], g["y_values"])
+    im = ax.pcolormesh(X, Y, g["specialization"], shading="auto", cmap="viridis")
+    fig.colorbar(im, ax=ax, label="specialisation (max spread of m)")
+    if np.nanmax(g["phase_code"]) > np.nanmin(g["phase_code"]):
+        ax.contour(X, Y, g["phase_code"], levels=[0.5], colors="w", linewidths=1.5)
+    ax.set_xlabel(p["x"])
+    ax.set_ylabel(p["y"])
+    _axis(ax, p["x"], g["x_values"])
+    ax.set_title(title, fontsize=7)
+    path = Path(out) / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+@figure("phase_diagram", "specialised vs merged phases: (alpha, beta), (c, beta), supervised, P vs P*")
+def make(outdir, quick):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..phase import load_sweep, parse_grid, sweep
+
+    outdir = Path(outdir)
+    data = outdir / "phase_diagram_data"
+    n = 12 if quick else 28
+    specs, axes = panel_problems()
+    results = {}
+    for panel, cases in specs.items():
+        xname, xgrid, yname, ygrid = axes[panel]
+        xv, yv = parse_grid(xgrid.format(n=n)), parse_grid(ygrid.format(n=n))
+        results[panel] = []
+        for k, (label, pr) in enumerate(cases):
+            d = data / panel / f"case{k}"
+            sweep(pr, xname, xv, yname, yv, d, workers=2, progress=False)
+            results[panel].append((label, pr, load_sweep(d)[1]))
+    fig, axs = plt.subplots(2, 2, figsize=(10, 8))
+    colors = ["C3", "C0", "C2"]
+    for ax, (panel, cases) in zip(axs.ravel(), results.items()):
+        xname, _, yname, _ = axes[panel]
+        label0, pr0, g0 = cases[0]
+        X, Y = np.meshgrid(g0["x_values"], g0["y_values"])
+        if len(cases) == 1:
+            spec = np.where(g0["phase_code"] == 1, g0["m_self"] - g0["m_other"], 0.0)
+            im = ax.pcolormesh(X, Y, spec, shading="auto", cmap="viridis", vmin=0, vmax=1)
+            fig.colorbar(im, ax=ax, label="m_self - m_other (equilibrium)")
+            ax.contour(X, Y, g0["phase_code"], levels=[0.5], colors="w", linewidths=1.5)
+            if np.any(g0["coexistence"] == 1):
+                ax.contourf(X, Y, g0["coexistence"], levels=[0.5, 1.5], colors="none", hatches=["//"])
+            ax.set_title(f"({panel[0]}) {label0}: merged (dark) / specialised", fontsize=9)
+        else:
+            for (label, pr, g), col in zip(cases, colors):
+                ax.contourf(X, Y, g["phase_code"], levels=[0.5, 1.5], colors=[col], alpha=0.15)
+                cs = ax.contour(X, Y, g["phase_code"], levels=[0.5], colors=[col], linewidths=2)
+                ax.plot([], [], color=col, label=label)
+            ax.legend(fontsize=8, loc="upper right")
+            ax.set_title(f"({panel[0]}) specialised region (shaded) and boundary", fontsize=9)
+        if panel == "a_alpha_beta":
+            bc = math.sqrt(2.0) / pr0.m_star
+            ax.axhline(bc, color="w", ls="--", lw=1)
+            ax.text(g0["x_values"][0], bc * 1.03, r"$\alpha=\infty$: $\beta_c=\sqrt{2}/m^*$", color="w", fontsize=8)
+        ax.set_xlabel(xname)
+        ax.set_ylabel(yname)
+        _axis(ax, xname, g0["x_values"])
+    fig.suptitle(f"Saddle-point phase diagrams (N = inf, b* = 1; grid {n} x {n})", fontsize=10)
+    fig.tight_layout()
+    path = outdir / "phase_diagram.png"
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    csvs = sorted(data.rglob("*.csv"))
+    return [path] + csvs
