@@ -491,13 +491,15 @@ def population_moments(problem, m, p=None, Q=None, n_t=32, n_h=None, n_q=12):
         return {"Xi": Xi, "Wc": Wc, "S": S, "iso": iso, "iso_times_N": iso_N, "g": g, "E_y": E_y,
                 "T": Ty, "N_perp": N_perp}
     # ---- exact finite-N population (THEORY 4, last paragraph)
-    from .equations.population import _coordinates, _default_hermite, _hermite_rule, angle_rule, chi2_rule
+    from .equations.population import _default_hermite, _hermite_rule, angle_rule, chi2_rule
     from scipy.special import logsumexp
 
     if Q is None:
         raise ValueError("the exact population needs the student Gram Q")
     N = int(pr.N)
-    Xi, Wc = _coordinates(pr.gram, m, np.asarray(Q, dtype=float))
+    K = np.block([[pr.gram, m.T], [m, np.asarray(Q, dtype=float)]])
+    V = _gram_factor(K)  # rank-revealing: V = span{xi, w} has its true dimension D
+    Xi, Wc = V[:P_star], V[P_star:]
     D = Xi.shape[1]
     t, wt = angle_rule(N, pr.beta_star, n_t)
     st2 = np.maximum(1.0 - t * t, 0.0)
