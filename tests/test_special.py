@@ -327,11 +327,11 @@ def test_no_warnings_or_floating_point_errors_over_the_domain():
 
 # --- large-N limits ------------------------------------------------------------------------
 def _c1(kap):
-    """O(1) term of log Z_N(N kappa) = N phi(kappa) + c1(kappa) + O(1/N) and its derivative
-    (docs/special_functions.md: expand the Debye form at nu = N/2 - 1, z = N kappa / nu)."""
+    """O(1) term of log Z_N(N kappa) = N phi(kappa) + c1(kappa) + O(1/N) and its derivative,
+    from the Gaussian correction of Laplace's method on the t-marginal
+    (docs/special_functions.md, "Large-N limits")."""
     s = math.hypot(1, 2 * kap)
-    a = 2 * kap / (1 + s)
-    c1 = 2 * kap * a - 2 * S.large_n_log_normalizer(kap) - 0.5 * math.log(s)
+    c1 = math.log((1 + s) / 2) - 0.5 * math.log(s)
     dc1 = 2 * kap * (s - 1) / (s * s * (1 + s))
     return c1, dc1
 
