@@ -233,8 +233,8 @@ def within_jacobian(c, tau, pi=None, rule=None, method="auto", n=None, seed=0):
     eye = np.eye(P)
     M0 = np.diag(red.mass) - wR.T @ R
     s = u.shape[1]
-    RR = (wR[:, :, None] * R[:, None, :]).reshape(-1, P * P)  # w r_nu r_l
-    uu = (u[:, :, None] * u[:, None, :]).reshape(-1, s * s)
+    RR = (wR[:, :, None] * R[:, None, :]).reshape(u.shape[0], P * P)  # w r_nu r_l
+    uu = (u[:, :, None] * u[:, None, :]).reshape(u.shape[0], s * s)
     M1 = eye[:, :, None] * (wR.T @ u)[:, None, :] - (RR.T @ u).reshape(P, P, s)
     M2 = (eye[:, :, None, None] * (wR.T @ uu).reshape(P, 1, s, s)
           - (RR.T @ uu).reshape(P, P, s, s))
@@ -522,7 +522,8 @@ def cascade(P, taus, dim=None, start="simplex", pi=None, amplitude=None, progres
     ----------
     taus : increasing sequence of floats
     start : str or array (P, k)
-        Configuration name (see :func:`configuration`) or explicit starting point; a named
+        Configuration name (see :func:`configuration`) or explicit starting point (its
+        shape, rescaled to the starting amplitude when ``amplitude`` is given); a named
         configuration starts with amplitude ``sqrt(3 (tau_0 - 1))`` (the pitchfork's
         normal form; at least 0.3) unless ``amplitude`` is given.
 
@@ -554,27 +555,42 @@ def cascade(P, taus, dim=None, start="simplex", pi=None, amplitude=None, progres
     return out
 
 
-def critical_tau(P, dim=None, start="pair", tau_max=20.0, pi=None, **kw):
+def critical_tau(P, dim=None, start="pair", tau_max=20.0, pi=None, nu=None, n_grid=40, **kw):
     """The ``tau`` at which a memory of the ``start`` branch becomes split-unstable.
 
-    Along the branch (continued from ``tau = 1``), find by ``brentq`` where the largest split
-    eigenvalue ``tau lambda_max(Cov_nu)`` crosses one: the next transition of the cascade.
-    For the merged state (all ``c = 0``) the answer is exactly ``tau = 1``.
+    Along the branch (continued from ``tau = 1.05``), find by ``brentq`` where the split
+    eigenvalue ``tau lambda_max(Cov_nu)`` of memory ``nu`` (default: the largest over the
+    memories) first crosses one: the next transition of the cascade. For the merged state
+    (all ``c = 0``) the answer is exactly ``tau = 1``.
+
+    Returns
+    -------
+    float
+        ``nan`` if there is no crossing below ``tau_max``; the first grid point (1.05) if the
+        branch is already split-unstable there.
     """
     P = check_int("P", P, 1)
     dim = max(1, P - 1) if dim is None else check_int("dim", dim, 1)
-    if start == "merged" or P == 1:
+    if (isinstance(start, str) and start == "merged") or P == 1:
         return 1.0
-    grid = np.linspace(1.05, tau_max, 40)
+    if nu is not None:
+        nu = check_int("nu", nu, 0, P - 1)
+    grid = np.linspace(1.05, check_real("tau_max", tau_max, minimum=1.1), check_int("n_grid", n_grid, 2))
     sols = cascade(P, grid, dim, start, pi, **kw)
-    f = np.array([np.max(s.split) - 1.0 if s.converged else np.nan for s in sols])
+
+    def value(sol):
+        return (np.max(sol.split) if nu is None else sol.split[nu]) - 1.0
+
+    f = np.array([value(s) if s.converged else np.nan for s in sols])
+    if np.isfinite(f[0]) and f[0] >= 0:
+        return float(grid[0])
     idx = np.where((f[:-1] < 0) & (f[1:] >= 0))[0]
     if idx.size == 0:
         return math.nan
     i = int(idx[0])
 
     def g(tau):
-        return np.max(solve_within(P, tau, dim, c0=sols[i].c, pi=pi, **kw).split) - 1.0
+        return value(solve_within(P, tau, dim, c0=sols[i].c, pi=pi, **kw))
 
     return float(optimize.brentq(g, grid[i], grid[i + 1], xtol=1e-10))
 
@@ -584,7 +600,7 @@ def overlaps_from_c(c, N, b_star):
 
     ``m* = a(b*)``, the large-N mean resultant length. Valid to leading order in ``1/N``.
     """
-    from .special import a_large_n
+    from .special import large_n_mean_resultant_length as a_large_n
 
     c = _check_c(c)
     N = check_real("N", N, minimum=2.0)
@@ -601,7 +617,7 @@ def logit_noise_variance(beta, beta_star, m, N):
     fixed unit ``w`` with ``w.xi = m``: ``Var(t) = A_N'`` along ``xi`` and ``A_N/beta*`` in
     every orthogonal direction (THEORY 0), no cross term. Vectorised over ``m``.
     """
-    from .special import A_N, A_N_prime
+    from .special import mean_resultant_length as A_N, mean_resultant_length_prime as A_N_prime
 
     beta = check_real("beta", beta, minimum=0.0)
     beta_star = check_real("beta_star", beta_star, minimum=0.0, strict=True)
