@@ -1,0 +1,369 @@
+"""Real data sets for training DAMs (THEORY 2): loading, preprocessing, a seeded split.
+
+Three sources, named by a *spec* string:
+
+``"digits"``
+    scikit-learn's 8 x 8 hand-written digits (1797 examples, bundled with scikit-learn,
+    no download). The default.
+``"idx:DIR"``
+    MNIST-format IDX files in directory ``DIR`` (gzipped or not), e.g. Fashion-MNIST as
+    installed by the Debian package ``dataset-fashion-mnist`` in
+    ``/usr/share/datasets/fashion-mnist``. File names follow the MNIST convention
+    ``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``,
+    ``t10k-images-idx3-ubyte[.gz]``, ``t10k-labels-idx1-ubyte[.gz]`` (``.`` instead of the
+    last ``-`` and ``test`` instead of ``t10k`` are accepted too).
+``"npz:FILE"``
+    NumPy arrays with keys ``X``/``y`` (split here) or ``x_train``/``y_train``/``x_test``/
+    ``y_test`` (split kept).
+
+The DAM lives on the unit sphere, so :func:`preprocess` optionally centres (with the
+*training* mean) and always scales every example to unit norm, refusing all-zero rows.
+"""
+
+import gzip
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import check_array, check_int, check_real, check_rng
+
+__all__ = [
+    "Dataset",
+    "Split",
+    "load_dataset",
+    "read_idx",
+    "write_idx",
+    "preprocess",
+    "stratified_split",
+    "train_test",
+]
+
+# IDX type codes -> big-endian numpy dtypes (http://yann.lecun.com/exdb/mnist/).
+_IDX_DTYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_IDX_CODES = {dt.newbyteorder("="): code for code, dt in _IDX_DTYPES.items()}
+
+_IDX_NAME = re.compile(r"^(train|t10k|test)-(images|labels)[-.]idx([13])-ubyte(\.gz)?$")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A labelled data set, as loaded (not yet on the sphere).
+
+    Attributes
+    ----------
+    X : array (M, N)
+        Examples, one per row (images flattened).
+    y : array (M,) of int
+        Labels in ``0..C-1``.
+    X_test, y_test : arrays or None
+        A predefined test set (IDX and some npz files), else ``None``.
+    classes : array (C,)
+        Original label values; ``classes[y]`` recovers them.
+    name : str
+        The spec the data set was loaded from.
+    image_shape : tuple of int or None
+        ``(height, width)`` for drawing examples/memories as images.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    X_test: object = None
+    y_test: object = None
+    classes: object = None
+    name: str = ""
+    image_shape: object = None
+
+    def __post_init__(self):
+        X = check_array("X", self.X, ndim=2)
+        y = check_array("y", self.y, ndim=1, dtype=np.intp, shape=(X.shape[0],))
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "y", y)
+        if (self.X_test is None) != (self.y_test is None):
+            raise ValueError("X_test and y_test must be given together")
+        if self.X_test is not None:
+            Xt = check_array("X_test", self.X_test, ndim=2, shape=(None, X.shape[1]))
+            yt = check_array("y_test", self.y_test, ndim=1, dtype=np.intp, shape=(Xt.shape[0],))
+            object.__setattr__(self, "X_test", Xt)
+            object.__setattr__(self, "y_test", yt)
+        if X.shape[0] < 1:
+            raise ValueError("X must hold at least one example")
+        if self.classes is None:
+            object.__setattr__(self, "classes", np.arange(int(y.max()) + 1))
+
+    @property
+    def M(self):
+        return self.X.shape[0]
+
+    @property
+    def N(self):
+        return self.X.shape[1]
+
+    @property
+    def C(self):
+        return len(self.classes)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training and test arrays (see :func:`train_test`)."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    mean: object = None
+
+
+def _encode_labels(y, *more):
+    """Map arbitrary labels to ``0..C-1`` consistently across arrays."""
+    all_y = np.concatenate([np.asarray(a).ravel() for a in (y,) + more if a is not None])
+    classes, _ = np.unique(all_y, return_inverse=True)
+    out = [np.searchsorted(classes, np.asarray(a).ravel()) if a is not None else None for a in (y,) + more]
+    return classes, out
+
+
+def _flatten_images(name, X):
+    X = np.asarray(X)
+    if X.ndim == 3:
+        return X.reshape(X.shape[0], -1), (X.shape[1], X.shape[2])
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (examples x features) or 3-D (examples x h x w), got shape {X.shape}")
+    side = int(round(np.sqrt(X.shape[1])))
+    return X, ((side, side) if side * side == X.shape[1] else None)
+
+
+def read_idx(path):
+    """Read one IDX file (MNIST format), gzipped or not (detected from the magic bytes).
+
+    Returns
+    -------
+    array
+        Native-endian array of the stored type and shape.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such IDX file: {path}")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4]!r})")
+    dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = struct.unpack(">" + "I" * ndim, raw[4:header])
+    count = int(np.prod(shape)) if ndim else 1
+    if len(raw) - header != count * dtype.itemsize:
+        raise ValueError(
+            f"{path}: IDX body has {len(raw) - header} bytes, expected {count * dtype.itemsize} for shape {shape}"
+        )
+    data = np.frombuffer(raw, dtype=dtype, count=count, offset=header)
+    return data.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
+
+
+def write_idx(path, array, compress=None):
+    """Write ``array`` as an IDX file (gzipped when ``compress`` or the name ends in .gz)."""
+    path = Path(path)
+    arr = np.asarray(array)
+    code = _IDX_CODES.get(arr.dtype.newbyteorder("="))
+    if code is None:
+        raise TypeError(f"array dtype {arr.dtype} has no IDX type code; use one of {sorted(map(str, _IDX_CODES))}")
+    body = bytes([0, 0, code, arr.ndim]) + struct.pack(">" + "I" * arr.ndim, *arr.shape)
+    body += arr.astype(_IDX_DTYPES[code], copy=False).tobytes()
+    if compress or (compress is None and path.suffix == ".gz"):
+        body = gzip.compress(body)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    return path
+
+
+def _find_idx(directory):
+    found = {}
+    for f in sorted(Path(directory).iterdir()):
+        m = _IDX_NAME.match(f.name)
+        if m:
+            part = "train" if m.group(1) == "train" else "test"
+            found.setdefault((part, m.group(2)), f)
+    return found
+
+
+def _load_idx_dir(spec, directory):
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"data: no such directory for {spec!r}: {directory}")
+    found = _find_idx(directory)
+    missing = [k for k in (("train", "images"), ("train", "labels")) if k not in found]
+    if missing:
+        names = sorted(p.name for p in directory.iterdir())[:20]
+        raise FileNotFoundError(
+            f"data: {directory} lacks {['-'.join(k) for k in missing]} IDX files "
+            f"(expected e.g. train-images-idx3-ubyte[.gz]); it holds {names}"
+        )
+    Xtr, shape = _flatten_images("train images", read_idx(found["train", "images"]))
+    ytr = read_idx(found["train", "labels"]).ravel()
+    if ytr.shape[0] != Xtr.shape[0]:
+        raise ValueError(f"data: {found['train', 'labels'].name} has {ytr.shape[0]} labels for {Xtr.shape[0]} images")
+    Xte = yte = None
+    if ("test", "images") in found and ("test", "labels") in found:
+        Xte, _ = _flatten_images("test images", read_idx(found["test", "images"]))
+        yte = read_idx(found["test", "labels"]).ravel()
+        if yte.shape[0] != Xte.shape[0]:
+            raise ValueError(f"data: {found['test', 'labels'].name} has {yte.shape[0]} labels for {Xte.shape[0]} images")
+    classes, (ytr, yte) = _encode_labels(ytr, yte)
+    return Dataset(Xtr.astype(float), ytr, None if Xte is None else Xte.astype(float), yte, classes, spec, shape)
+
+
+def _load_npz(spec, path):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data: no such .npz file for {spec!r}: {path}")
+    with np.load(path, allow_pickle=False) as f:
+        keys = set(f.files)
+        if {"x_train", "y_train"} <= keys:
+            X, y = f["x_train"], f["y_train"]
+            Xte = f["x_test"] if "x_test" in keys else None
+            yte = f["y_test"] if "y_test" in keys else None
+        elif {"X", "y"} <= keys:
+            X, y, Xte, yte = f["X"], f["y"], None, None
+        else:
+            raise ValueError(f"data: {path} must hold arrays X and y, or x_train and y_train (found {sorted(keys)})")
+    if (Xte is None) != (yte is None):
+        raise ValueError(f"data: {path} must hold both x_test and y_test, or neither")
+    X, shape = _flatten_images("X", X)
+    if Xte is not None:
+        Xte, _ = _flatten_images("x_test", Xte)
+    classes, (y, yte) = _encode_labels(y, yte)
+    return Dataset(np.asarray(X, float), y, None if Xte is None else np.asarray(Xte, float), yte, classes, spec, shape)
+
+
+def load_dataset(spec="digits"):
+    """Load a data set named by ``spec`` (``"digits"``, ``"idx:DIR"`` or ``"npz:FILE"``).
+
+    Returns
+    -------
+    Dataset
+        Raw features (not yet centred or normalised) with integer labels ``0..C-1``.
+    """
+    if not isinstance(spec, (str, Path)):
+        raise TypeError(f"data must be a string such as 'digits', 'idx:DIR' or 'npz:FILE', got {spec!r}")
+    spec = str(spec)
+    if spec == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        return Dataset(d.data.astype(float), d.target, classes=np.arange(10), name="digits", image_shape=(8, 8))
+    kind, sep, rest = spec.partition(":")
+    if sep and kind == "idx" and rest:
+        return _load_idx_dir(spec, rest)
+    if sep and kind == "npz" and rest:
+        return _load_npz(spec, rest)
+    raise ValueError(f"data: unknown data set spec {spec!r}; use 'digits', 'idx:DIR' or 'npz:FILE'")
+
+
+def preprocess(X, center=False, mean=None):
+    """Put examples on the unit sphere (THEORY 2: ``x_a`` scaled to unit norm).
+
+    Parameters
+    ----------
+    X : array (M, N)
+    center : bool
+        Subtract a mean first: ``mean`` if given, else the mean of ``X``.
+    mean : array (N,), optional
+        The centring vector (pass the training mean when preprocessing test data).
+
+    Returns
+    -------
+    X_unit : array (M, N)
+        Unit rows.
+    mean : array (N,) or None
+        The mean that was subtracted.
+    """
+    X = check_array("X", X, ndim=2)
+    if X.shape[1] < 2:
+        raise ValueError(f"X must have at least 2 features (N >= 2), got {X.shape[1]}")
+    if center:
+        mean = X.mean(axis=0) if mean is None else check_array("mean", mean, shape=(X.shape[1],))
+        X = X - mean
+    else:
+        mean = None
+    norms = np.linalg.norm(X, axis=1)
+    zero = np.flatnonzero(norms <= 1e-12 * max(1.0, float(np.max(norms, initial=0.0))))
+    if zero.size:
+        raise ValueError(
+            f"X has {zero.size} all-zero row(s){' after centring' if center else ''} "
+            f"(first at index {zero[:5].tolist()}): they cannot be put on the unit sphere"
+        )
+    return X / norms[:, None], mean
+
+
+def stratified_split(y, test_fraction=0.2, seed=0):
+    """Fixed, seeded, stratified split of example indices.
+
+    In every class with ``n_c`` examples, ``round(test_fraction * n_c)`` examples (at least
+    one when ``n_c >= 2``, never all of them) go to the test set, chosen by a permutation
+    drawn from ``numpy.random.default_rng(seed)``, class by class in label order.
+
+    Returns
+    -------
+    train_idx, test_idx : sorted int arrays
+    """
+    y = check_array("y", y, ndim=1, dtype=np.intp)
+    test_fraction = check_real("test_fraction", test_fraction, minimum=0.0, maximum=1.0, strict=True)
+    rng = check_rng(seed)
+    test = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        n = idx.size
+        k = int(round(test_fraction * n))
+        k = min(max(k, 1 if n >= 2 else 0), n - 1)
+        test.append(rng.permutation(idx)[:k])
+    test_idx = np.sort(np.concatenate(test)) if test else np.zeros(0, np.intp)
+    train_mask = np.ones(y.size, bool)
+    train_mask[test_idx] = False
+    return np.flatnonzero(train_mask), test_idx
+
+
+def train_test(dataset, test_fraction=0.2, seed=0, center=False, max_train=None, max_test=None):
+    """Training and test sets on the unit sphere.
+
+    A predefined test set (IDX ``t10k`` files, npz ``x_test``) is kept; otherwise
+    :func:`stratified_split` makes one. ``center`` subtracts the *training* mean from both.
+    ``max_train`` / ``max_test`` keep a stratified seeded subset (for quick runs on large
+    data such as Fashion-MNIST).
+
+    Returns
+    -------
+    Split
+    """
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"dataset must be a Dataset (from load_dataset), got {type(dataset).__name__}")
+    if dataset.X_test is None:
+        tr, te = stratified_split(dataset.y, test_fraction, seed)
+        Xtr, ytr, Xte, yte = dataset.X[tr], dataset.y[tr], dataset.X[te], dataset.y[te]
+    else:
+        Xtr, ytr, Xte, yte = dataset.X, dataset.y, dataset.X_test, dataset.y_test
+    for name, cap in (("max_train", max_train), ("max_test", max_test)):
+        if cap is None:
+            continue
+        cap = check_int(name, cap, 1)
+        X_, y_ = (Xtr, ytr) if name == "max_train" else (Xte, yte)
+        if cap < y_.size:
+            _, keep = stratified_split(y_, cap / y_.size, seed)
+            if name == "max_train":
+                Xtr, ytr = X_[keep], y_[keep]
+            else:
+                Xte, yte = X_[keep], y_[keep]
+    Xtr, mean = preprocess(Xtr, center=center)
+    Xte, _ = preprocess(Xte, center=center, mean=mean)
+    return Split(Xtr, ytr, Xte, yte, mean)
