@@ -76,7 +76,7 @@ def accuracy(n_random=300, seed=1):
                          rng.choice([2, 2.5, 3, 4, 41, 41.9, 42, 42.1, 43, 100], n_random - n_random // 2)])
     ks = 10 ** rng.uniform(-6, 8, n_random)
     pts += list(zip(Ns.tolist(), ks.tolist()))
-    names = ["series", "Debye", "scipy", "Hankel"]
+    names = ["series", "Debye", "recurrence", "Hankel"]
     worst = {}
     for N, k in pts:
         masks = S._regions(np.array([N / 2 - 1]), np.array([k]))
@@ -90,9 +90,9 @@ def accuracy(n_random=300, seed=1):
             if e >= worst.get(key, (-1,))[0]:
                 worst[key] = (e, N, k)
     print(f"max relative error over {len(pts)} points (corner/seam grid + {n_random} random)")
-    print(f"{'quantity':8s} {'region':8s} {'max rel err':>12s}  at (N, kappa)")
+    print(f"{'quantity':8s} {'region':10s} {'max rel err':>12s}  at (N, kappa)")
     for (q, region), (e, N, k) in sorted(worst.items()):
-        print(f"{q:8s} {region:8s} {e:12.2e}  ({N:.6g}, {k:.6g})")
+        print(f"{q:8s} {region:10s} {e:12.2e}  ({N:.6g}, {k:.6g})")
 
 
 def main(argv=None):

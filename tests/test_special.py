@@ -90,9 +90,9 @@ def _rel(got, ref):
 # --- grid: corners, seams between evaluation regions, and interior points ------------------
 def _seams(N):
     nu = N / 2 - 1
-    ks = [2 * math.sqrt(S.SERIES_X * (nu + 1))]  # series / (Debye or scipy)
+    ks = [2 * math.sqrt(S.SERIES_X * (nu + 1))]  # series / (Debye or recurrence)
     if nu < S.DEBYE_NU:
-        ks.append(S.HANKEL_X0 + S.HANKEL_X2 * nu * nu)  # scipy / Hankel
+        ks.append(S.HANKEL_X0 + S.HANKEL_X2 * nu * nu)  # recurrence / Hankel
     return [k * f for k in ks for f in (1 - 1e-9, 1 + 1e-9)]
 
 
@@ -203,7 +203,7 @@ _X = np.concatenate([np.geomspace(1e-6, 1e8, 120), _seams(41.9), _seams(42.0), _
 
 def test_ratio_recurrence():
     """R_{nu-1} = 1/(2 nu/x + R_nu) (THEORY section 0), pairs (nu-1, nu) straddle the
-    Debye/scipy seam at nu = 20. Each side is accurate to ~1e-14 and the map is a
+    Debye/recurrence seam at nu = 20. Each side is accurate to ~1e-14 and the map is a
     contraction, so 1e-13."""
     nu = _NU[_NU >= 1][:, None]
     x = _X[None, :]
