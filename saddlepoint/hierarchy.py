@@ -813,7 +813,7 @@ def critical_beta(problem, beta_min=None, beta_max=None, n_grid=24, init="symmet
     pr = problem
     lo = check_real("beta_min", 1e-3 if beta_min is None else beta_min, minimum=0.0, strict=True)
     if beta_max is None:
-        beta_max = 4.0 * pr.beta_star if not math.isinf(pr.N) else 20.0
+        beta_max = 4.0 * pr.beta_star if not math.isinf(pr.N) else 40.0
     hi = check_real("beta_max", beta_max, minimum=lo, strict=True)
     grid = np.geomspace(lo, hi, check_int("n_grid", n_grid, 2))
     prof = split_profile(pr, grid, init, which, **quadrature)

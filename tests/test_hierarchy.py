@@ -388,3 +388,33 @@ def test_bad_input_names_the_parameter(unsupervised_data):
         H.population_split(sol)
     with pytest.raises(ValueError, match="beta_max"):
         H.critical_beta(pr.replace(alpha=math.inf), beta_min=2.0, beta_max=1.0)
+
+
+# ----------------------------------------------------------------- command line
+def test_cli_hierarchy_json(capsys):
+    import json
+
+    from saddlepoint.cli import main
+
+    assert main(["hierarchy", "--p", "1", "--p-star", "3", "--overlap", "0.2", "--beta", "2", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    G = make_gram("overlap", 3, c=0.2)
+    m_star = special.large_n_mean_resultant_length(1.0)
+    bc = H.critical_beta_merged(G, m_star)
+    np.testing.assert_allclose(d["lambda_split"], [2.0 / bc], rtol=1e-10)
+    np.testing.assert_allclose(d["critical_beta"], bc, rtol=1e-7)  # brentq xtol 1e-8
+    # finite N: exact population, P = P* = 1 anchor
+    assert main(["hierarchy", "--p", "1", "--p-star", "1", "--n", "20", "--beta-star", "10",
+                 "--beta", "5", "--json", "--beta-max", "30", "--n-grid", "5"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(d["lambda_split"], [0.5], rtol=1e-6)
+    np.testing.assert_allclose(d["critical_beta"], 10.0, rtol=1e-6)
+
+
+def test_cli_hierarchy_errors(capsys):
+    from saddlepoint.cli import main
+
+    assert main(["hierarchy", "--p", "1", "--alpha", "3"]) == 2
+    assert "--alpha" in capsys.readouterr().err
+    assert main(["hierarchy", "--p", "1", "--n-grid", "1"]) == 2
+    assert "--n-grid" in capsys.readouterr().err

@@ -233,3 +233,21 @@ def test_bad_input_names_the_parameter():
         W.logit_noise_variance(1.0, 5.0, 1.5, 10)
     with pytest.raises(TypeError, match="P"):
         W.solve_within("3", 1.0)
+
+
+def test_cli_within_json(capsys):
+    import json
+
+    from saddlepoint.cli import main
+
+    assert main(["within", "--p", "2", "--tau", "1.5", "--json", "--n", "1000", "--b-star", "1"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    c = np.array(d["c"])
+    assert c.shape == (2, 1) and d["stable"] is True
+    np.testing.assert_allclose(c, W.solve_within(2, 1.5, 1, c0=W.configuration("simplex", 2, 1, 0.3)).c, atol=1e-10)
+    np.testing.assert_allclose(d["free_energy"], W.free_energy(c, 1.5), rtol=1e-12)
+    np.testing.assert_allclose(d["overlaps"], W.overlaps_from_c(c, 1000, 1.0), rtol=1e-15)
+    assert main(["within", "--p", "3", "--tau", "2", "--dim", "1", "--start", "simplex"]) == 2
+    assert "--dim" in capsys.readouterr().err
+    assert main(["within", "--p", "3", "--tau", "-1"]) == 2
+    assert "--tau" in capsys.readouterr().err
