@@ -48,7 +48,7 @@ __all__ = [
     "PopulationEquations",
 ]
 
-_DROP = 42.0  # log-density drop (nats) where the bulk interval is truncated: e^-42 ~ 6e-19
+_DROP = 38.0  # log-density drop (nats) where the bulk interval is truncated: e^-38 ~ 3e-17
 
 
 def _bulk_rule(logf, lo, hi, n, grid=4001):
@@ -79,7 +79,20 @@ def angle_rule(N, beta_star, n=32):
         with np.errstate(divide="ignore"):
             return beta_star * np.cos(th) + (N - 2) * np.log(np.sin(th))
 
-    theta, w = _bulk_rule(logf, 0.0, math.pi, n)
+    # mode of log f: beta* sin(th) = (N - 2) cos(th)/sin(th)  <=>  beta* (1 - c^2) = (N-2) c
+    if N > 2:
+        c0 = 2.0 * beta_star / ((N - 2) + math.sqrt((N - 2) ** 2 + 4.0 * beta_star**2))
+        th0 = math.acos(min(max(c0, -1.0), 1.0))
+        curv = beta_star * math.cos(th0) + (N - 2) / math.sin(th0) ** 2  # -(log f)''
+        sd = 1.0 / math.sqrt(curv)
+        z, wz = roots_hermitenorm(n)
+        if th0 - z.max() * sd > 0.02 and th0 + z.max() * sd < math.pi - 0.02:
+            # near-Gaussian bulk: Gauss-Hermite about the mode, reweighted by the exact density
+            theta = th0 + sd * z
+            lw = logf(theta) - logf(np.array([th0]))[0] + 0.5 * z * z
+            w = wz * np.exp(lw)
+            return np.cos(theta), w / w.sum()
+    theta, w = _bulk_rule(logf, 0.0, math.pi, 2 * n)  # boundary-touching or wide bulk
     return np.cos(theta), w
 
 
