@@ -42,6 +42,7 @@ __all__ = [
     "hidden_posterior",
     "memory_classes",
     "nn_accuracy",
+    "label_readout",
     "dead_memories",
     "init_memories",
 ]
@@ -102,6 +103,24 @@ def nn_accuracy(X, y, W, classes):
     """
     nearest = np.concatenate([np.argmax(X[s:s + 4096] @ W.T, axis=1) for s in range(0, X.shape[0], 4096)])
     return float(np.mean(np.asarray(classes)[nearest] == y))
+
+
+def label_readout(X, y, W, b, pi, C):
+    """Class weights read out from labels for an unsupervised DAM.
+
+    ``p_hat[nu, y] = sum_a r_nu(a) 1{y_a = y} / sum_a r_nu(a)`` with the hidden posterior
+    ``r_nu(a) = softmax_nu(b w^nu.x_a + log pi_nu)``: the class distribution of the examples
+    each memory explains. With it, :func:`class_probabilities` and :func:`memory_classes`
+    give a test accuracy and a nearest-memory accuracy to an unsupervised DAM. Memories
+    with no responsibility get uniform weights.
+    """
+    T = np.zeros((W.shape[0], C))
+    starts, bs = _batches(X.shape[0], W.shape[0])
+    for s in starts:
+        R = hidden_posterior(X[s:s + bs], W, b, pi)
+        np.add.at(T.T, y[s:s + bs], R)
+    mass = T.sum(axis=1, keepdims=True)
+    return np.where(mass > 0, T / np.where(mass > 0, mass, 1.0), 1.0 / C)
 
 
 def dead_memories(X, W, b, pi, p=None, y=None, threshold=1e-2):
