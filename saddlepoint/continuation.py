@@ -19,7 +19,9 @@ otherwise (a complex pair or ``-1``) as a stability change. At a symmetry-breaki
 seen from the specialised side the branch either turns back into its mirror image (a fold in
 ``theta``, reported as such) or passes onto the symmetric branch; the latter is reported as a
 ``symmetry`` event (the students become identical). Event locations are linearly
-interpolated in the test functions between the two bracketing points (error ``O(h^2)``).
+located by bisection in the arclength between the two bracketing points (folds: the sign of
+the tangent's ``theta`` component; bifurcations: the count of real eigenvalues above one), to
+about ``1e-9`` in ``theta``.
 """
 
 import math
@@ -126,8 +128,8 @@ def _closest_to_one(ev):
     return float(real[np.argmin(np.abs(real - 1.0))]) - 1.0
 
 
-def continuation(problem, parameter, stop, init="symmetric", step=0.05, max_step=0.5,
-                 min_step=1e-6, max_points=400, tol=1e-10, rng=None, dtheta=1e-6):
+def continuation(problem, parameter, stop, init="symmetric", step=0.02, max_step=0.1,
+                 min_step=1e-6, max_points=400, tol=1e-10, rng=None, dtheta=1e-6, refine_steps=30):
     """Trace the branch through the solution of ``problem`` from ``init`` until ``parameter``
     reaches ``stop`` (pseudo-arclength, see module docstring).
 
@@ -145,6 +147,9 @@ def continuation(problem, parameter, stop, init="symmetric", step=0.05, max_step
         Initial, largest and smallest arclength steps.
     max_points : int
         Maximum number of branch points.
+    refine_steps : int
+        Bisection steps (in arclength) locating each fold and bifurcation between the two
+        bracketing points (0: linear interpolation of the test function instead).
 
     Returns
     -------
@@ -175,11 +180,66 @@ def continuation(problem, parameter, stop, init="symmetric", step=0.05, max_step
     theta = theta0
     branch.values.append(theta)
     branch.solutions.append(first)
-    _, A, J = _augmented_jacobian(problem, parameter, s, theta, dtheta)
+    _, A, _ = _augmented_jacobian(problem, parameter, s, theta, dtheta)
     t = _tangent(A, np.concatenate([np.zeros(s.size), [direction]]))
     prev_ev = first.jacobian_eigenvalues
     n = s.size
     lo, hi = min(theta0, stop), max(theta0, stop)
+
+    def correct(y, t, h):
+        """Predictor y + h t, then Newton with the arclength constraint; (ok, y_new)."""
+        yp = y + h * t
+        yk = yp.copy()
+        for _ in range(12):
+            try:
+                R, A, _ = _augmented_jacobian(problem, parameter, yk[:n], yk[n], dtheta)
+            except ValueError:  # parameter left its domain (e.g. beta < 0)
+                return False, None
+            if np.max(np.abs(R)) <= tol:
+                return True, yk
+            F = np.concatenate([R, [t @ (yk - yp)]])
+            try:
+                dy = np.linalg.solve(np.vstack([A, t]), -F)
+            except np.linalg.LinAlgError:
+                return False, None
+            yk = yk + dy
+            if not np.all(np.isfinite(yk)):
+                return False, None
+        return False, None
+
+    def tangent_at(y, t):
+        _, A, _ = _augmented_jacobian(problem, parameter, y[:n], y[n], dtheta)
+        return _tangent(A, t)
+
+    def eig_at(y):
+        eq = equations_for(problem.with_parameter(parameter, y[n]))
+        from .jacobian import sorted_eigenvalues
+
+        return sorted_eigenvalues(map_jacobian(eq, y[:n]))
+
+    def refine(y, t, h, test, f0):
+        """Bisection in the arclength step for the zero of ``test`` between y and y + h."""
+        a, b, yb = 0.0, h, None
+        for _ in range(refine_steps):
+            mid = 0.5 * (a + b)
+            ok, ym = correct(y, t, mid)
+            if not ok:
+                break
+            fm = test(ym)
+            if not math.isfinite(fm):
+                break
+            if np.sign(fm) == np.sign(f0):
+                a = mid
+            else:
+                b, yb = mid, ym
+            if b - a < 1e-10:
+                break
+        ok, ya = correct(y, t, a) if a > 0 else (True, y)
+        ok_b, yb = correct(y, t, b)
+        if not (ok and ok_b):
+            return None
+        return float(0.5 * (ya[n] + yb[n]))
+
     while len(branch.values) < max_points:
         if (theta - stop) * direction >= 0:
             branch.message = "reached stop"
@@ -188,58 +248,46 @@ def continuation(problem, parameter, stop, init="symmetric", step=0.05, max_step
             branch.message = f"branch turned back and left [{lo:g}, {hi:g}]"
             break
         y = np.concatenate([s, [theta]])
-        accepted = False
+        ok, yk = False, None
         while h >= min_step:
-            yp = y + h * t
-            yk = yp.copy()
-            ok = False
-            for _ in range(12):
-                try:
-                    R, A, _ = _augmented_jacobian(problem, parameter, yk[:n], yk[n], dtheta)
-                except ValueError:  # parameter left its domain (e.g. beta < 0)
-                    break
-                F = np.concatenate([R, [t @ (yk - yp)]])
-                if np.max(np.abs(R)) <= tol:
-                    ok = True
-                    break
-                Aug = np.vstack([A, t])
-                try:
-                    dy = np.linalg.solve(Aug, -F)
-                except np.linalg.LinAlgError:
-                    break
-                yk = yk + dy
-                if not np.all(np.isfinite(yk)):
-                    break
+            ok, yk = correct(y, t, h)
             if ok:
-                accepted = True
                 break
             h *= 0.5
-        if not accepted:
+        if not ok:
             branch.message = f"corrector failed at step < {min_step:g} near {parameter} = {theta:.6g}"
             break
         s_new, theta_new = yk[:n], yk[n]
-        _, A, _ = _augmented_jacobian(problem, parameter, s_new, theta_new, dtheta)
-        t_new = _tangent(A, t)
+        t_new = tangent_at(yk, t)
         pr = problem.with_parameter(parameter, theta_new)
         eq = equations_for(pr)
         res = float(np.max(np.abs(eq.map(s_new) - s_new)))
         sol = solution_from_state(eq, s_new, res, 0, res <= tol, "arclength")
         ev = sol.jacobian_eigenvalues
+        index = len(branch.values)
         if np.sign(t_new[n]) != np.sign(t[n]) and t[n] != 0:
             frac = t[n] / (t[n] - t_new[n])
-            branch.events.append({"type": "fold", "parameter": float(theta + frac * (theta_new - theta)),
-                                  "index": len(branch.values)})
+            where = refine(y, t, h, lambda ym: tangent_at(ym, t)[n], t[n]) if refine_steps else None
+            if where is None:
+                where = float(theta + frac * (theta_new - theta))
+            branch.events.append({"type": "fold", "parameter": where, "index": index})
         elif _count_real_above_one(ev) != _count_real_above_one(prev_ev):
             f0, f1 = _closest_to_one(prev_ev), _closest_to_one(ev)
             frac = f0 / (f0 - f1) if (f0 - f1) != 0 and math.isfinite(f0 - f1) else 0.5
-            branch.events.append({"type": "bifurcation", "parameter": float(theta + frac * (theta_new - theta)),
-                                  "index": len(branch.values)})
+            frac = min(max(frac, 0.0), 1.0)
+            k0 = _count_real_above_one(prev_ev)
+            where = None
+            if refine_steps:
+                where = refine(y, t, h, lambda ym: float(_count_real_above_one(eig_at(ym)) != k0) - 0.5, -0.5)
+            if where is None:
+                where = float(theta + frac * (theta_new - theta))
+            branch.events.append({"type": "bifurcation", "parameter": where, "index": index})
         elif is_merged(sol) != is_merged(branch.solutions[-1]):
             branch.events.append({"type": "symmetry", "parameter": float(0.5 * (theta + theta_new)),
-                                  "index": len(branch.values)})
+                                  "index": index})
         elif _count_outside(ev) != _count_outside(prev_ev):
             branch.events.append({"type": "stability", "parameter": float(0.5 * (theta + theta_new)),
-                                  "index": len(branch.values)})
+                                  "index": index})
         s, theta, t, prev_ev = s_new, theta_new, t_new, ev
         branch.values.append(float(theta))
         branch.solutions.append(sol)
