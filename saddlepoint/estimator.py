@@ -319,7 +319,10 @@ class DAM(ClassifierMixin, BaseEstimator):
         if isinstance(self.init, str) and self.init not in _INITS:
             raise ValueError(f"init must be one of {_INITS} or an array of initial memories, got {self.init!r}")
         if not isinstance(self.random_state, np.random.Generator):
-            check_rng(self.random_state)
+            try:
+                check_rng(self.random_state)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(str(exc).replace("rng", "random_state", 1)) from None
         return dict(
             P=P, beta=beta, varsigma=varsigma,
             max_epochs=check_int("max_epochs", self.max_epochs, 1),
