@@ -22,9 +22,11 @@ The derivations, the seams between regions and the measured accuracy are in
 fixed kappa / N (section 0, last bullet).
 """
 
+import math
 from fractions import Fraction
 
 import numpy as np
+from numba import njit
 from scipy import special as _sp
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
 # --- region boundaries (see docs/special_functions.md, "Seams") ---------------------------
 SERIES_X = 1.0  # series where y = kappa^2/4 <= SERIES_X * (nu + 1): term m <= 1/m!
 SERIES_TERMS = 22  # 1/22! ~ 9e-22
+TINY_KAPPA = 1e-140  # below, kappa^2/4 is taken as 0 (log Z = kappa^2/(2N) < 1e-280)
 DEBYE_NU = 20.0  # Debye expansion for nu >= DEBYE_NU: |u_k(p)| / 20^k < 1e-17 at k = 20
 DEBYE_TERMS = 20
 HANKEL_X0, HANKEL_X2 = 25.0, 0.25  # Hankel for nu < DEBYE_NU, kappa > 25 + nu^2/4:
@@ -91,8 +94,23 @@ def _debye_tables(K):
 
 _DEBYE_Q, _DEBYE_Q1, _DEBYE_Q2 = _debye_tables(DEBYE_TERMS)
 
+
+def _with_degrees(table):
+    table = np.ascontiguousarray(table)
+    deg = np.array([np.nonzero(r)[0][-1] if np.any(r) else 0 for r in table], dtype=np.int64)
+    return table, deg
+
+
+# the four (rows = powers of g = p/nu, columns = powers of q = p^2) tables actually evaluated:
+# U, U_p (k >= 1), the k = 1 part of U_pp divided by q, and U_pp for k >= 2 (see _debye)
+_TAB_U, _DEG_U = _with_degrees(_DEBYE_Q)
+_TAB_UP, _DEG_UP = _with_degrees(_DEBYE_Q1[1:])
+_TAB_UPP1, _DEG_UPP1 = _with_degrees(_DEBYE_Q2[1:2, 1:])
+_TAB_UPP, _DEG_UPP = _with_degrees(_DEBYE_Q2[2:])
+
 # Stirling remainder lgamma(nu+1) - (nu+1/2) log nu + nu - log(2 pi)/2 = sum B_2j/(2j(2j-1) nu^(2j-1))
 _STIRLING = [1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156, -3617 / 122400]
+_STIRLING_ARR = np.array(_STIRLING)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -102,6 +120,15 @@ def _as_output(x):
 
 
 def _check(name, value, minimum=0.0):
+    if type(value) in (float, int, np.float64):  # fast path for scalars (solvers call often)
+        value = float(value)
+        if math.isnan(value):
+            raise ValueError(f"{name} must not be NaN")
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite")
+        if value < minimum:
+            raise ValueError(f"{name} must be >= {minimum:g}, got {value!r}")
+        return np.float64(value)
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -119,7 +146,7 @@ def _check(name, value, minimum=0.0):
 
 def _regions(nu, k):
     """Boolean masks (series, debye, recurrence, hankel) partitioning the (nu, kappa) points."""
-    series = k * k <= 4.0 * SERIES_X * (nu + 1.0)
+    series = k <= 2.0 * np.sqrt(SERIES_X * (nu + 1.0))
     large = nu >= DEBYE_NU
     debye = ~series & large
     hankel = ~series & ~large & (k > HANKEL_X0 + HANKEL_X2 * nu * nu)
@@ -131,9 +158,11 @@ def _regions(nu, k):
 def _series_sums(nu, y, shifts):
     """Return [sum_{m>=1} y^m / (m! (nu+1+j)_m) for j in shifts] (the 0F1 series minus 1).
 
-    A point leaves the loop once its term is below 1e-18 of its sum (the terms then decrease
-    at least geometrically with ratio <= 1/(m+1) in the series region), so tiny arguments
-    never produce underflowing terms."""
+    A point leaves the loop once its term is below 1e-18 of its sum, or before computing a
+    term whose ratio to the previous one would be below 1e-18 (the terms then decrease at
+    least geometrically with ratio <= 1/(m+1) in the series region). The first term
+    y/(nu+1) >= 1e-281/(nu+1) is normal, and every term computed after it is >= 1e-36 of
+    it, so no term underflows."""
     out = []
     for j in shifts:
         b = nu + 1.0 + j
@@ -141,9 +170,13 @@ def _series_sums(nu, y, shifts):
         total = np.zeros_like(y)
         idx = np.nonzero(y > 0)[0]
         for m in range(1, SERIES_TERMS + 1):
+            rho = y[idx] / (m * (b[idx] + m - 1.0))
+            if m > 1:
+                keep = rho >= 1e-18
+                idx, rho = idx[keep], rho[keep]
             if idx.size == 0:
                 break
-            t = term[idx] * y[idx] / (m * (b[idx] + m - 1.0))
+            t = term[idx] * rho
             term[idx] = t
             total[idx] += t
             idx = idx[t > 1e-18 * total[idx]]
@@ -152,7 +185,9 @@ def _series_sums(nu, y, shifts):
 
 
 def _series(nu, k, level):
-    y = 0.25 * k * k
+    y = np.zeros_like(k)  # kappa < TINY_KAPPA: y is taken as 0 (log Z < 1e-280 anyway)
+    big = k >= TINY_KAPPA
+    y[big] = 0.25 * k[big] * k[big]
     sums = _series_sums(nu, y, (0, 1, 2)[: level + 1])
     log_z = np.log1p(sums[0])
     if level == 0:
@@ -171,15 +206,13 @@ def _series(nu, k, level):
 
 
 # --- Debye (uniform) region --------------------------------------------------------------
-def _horner2(table, q, g):
-    """sum_k g^k sum_i table[k, i] q^i (rows evaluated up to their last non-zero entry)."""
+def _horner2(table, deg, q, g):
+    """sum_k g^k sum_{i <= deg[k]} table[k, i] q^i."""
     acc = np.zeros_like(q)
-    for row in table[::-1]:
-        nz = np.nonzero(row)[0]
-        deg = nz[-1] if nz.size else 0
-        poly = np.full_like(q, row[deg])
-        for i in range(deg - 1, -1, -1):
-            poly = poly * q + row[i]
+    for r in range(table.shape[0] - 1, -1, -1):
+        poly = np.full_like(q, table[r, deg[r]])
+        for i in range(deg[r] - 1, -1, -1):
+            poly = poly * q + table[r, i]
         acc = acc * g + poly
     return acc
 
@@ -202,14 +235,14 @@ def _debye(nu, k, level):
     sm1 = z * zp / (1.0 + p)  # s - 1 = z^2 / (1 + s)
     q = p * p
     g = p / nu
-    U = _horner2(_DEBYE_Q, q, g)
+    U = _horner2(_TAB_U, _DEG_U, q, g)
     # log Z = nu f(z) - log(s)/2 + log U + sigma(nu),  f = (s - 1) - log((1 + s)/2)
     f = sm1 - np.log1p(0.5 * sm1)
     log_z = nu * f - 0.5 * np.log1p(sm1) + np.log(U) + _stirling_remainder(nu)
     if level == 0:
         return log_z, None, None
     # U_p = sum_k p^(k-1) Q1_k(q) / nu^k = (1/nu) sum_k g^(k-1) Q1_k ; k = 0 term vanishes
-    Up = _horner2(_DEBYE_Q1[1:], q, g) / nu
+    Up = _horner2(_TAB_UP, _DEG_UP, q, g) / nu
     Lp = Up / U
     # A = (1/nu) d/dz log Z,  dp/dz = -z p^3
     A = z / (1.0 + h) - 0.5 * z * q / nu - z * q * p * Lp / nu
@@ -217,8 +250,8 @@ def _debye(nu, k, level):
         return log_z, A, None
     # U_pp = sum_k p^(k-2) Q2_k(q) / nu^k: k = 0 vanishes, k = 1 is p (Q2_1(q) / q) / nu
     # (Q2_1 has no constant term), and k >= 2 is (1/nu^2) sum_k g^(k-2) Q2_k.
-    u1pp = p * _horner2(_DEBYE_Q2[1:2, 1:], q, g)
-    Upp = (u1pp + _horner2(_DEBYE_Q2[2:], q, g) / nu) / nu
+    u1pp = p * _horner2(_TAB_UPP1, _DEG_UPP1, q, g)
+    Upp = (u1pp + _horner2(_TAB_UPP, _DEG_UPP, q, g) / nu) / nu
     Lpp = Upp / U - Lp * Lp
     # A' = (1/nu^2) [nu p^2/(1+p) + p^4 (z^2 - 1)/2 + z^2 p^6 L_pp + p^3 (2 - 3 p^2) L_p]
     Ap = (
@@ -287,8 +320,9 @@ def _hankel(nu, k, level):
     return log_z, A, Ap
 
 
-def _evaluate(nu, k, level):
-    """Evaluate at broadcast float arrays nu >= 0, k >= 0 (already validated).
+def _evaluate_numpy(nu, k, level):
+    """NumPy twin of the numba kernel ``_kernel_evaluate`` (same regions, same formulas);
+    evaluates at broadcast float arrays nu >= 0, k >= 0 (already validated).
 
     level 0 returns log Z, level 1 returns A, level 2 returns (A, A'); each region computes
     only what is asked (e.g. A for nu < 20 needs no Bessel function)."""
@@ -302,6 +336,164 @@ def _evaluate(nu, k, level):
             res = fn(nu[mask], k[mask], level)
             for i in slots:
                 out[i][mask] = res[i]
+    res = tuple(out[i].reshape(shape) for i in slots)
+    return res[0] if len(res) == 1 else res
+
+
+# --- numba kernels: the same formulas point by point (NumPy twins above) -------------------
+@njit(cache=True)
+def _k_horner2(table, deg, q, g):
+    acc = 0.0
+    for r in range(table.shape[0] - 1, -1, -1):
+        poly = table[r, deg[r]]
+        for i in range(deg[r] - 1, -1, -1):
+            poly = poly * q + table[r, i]
+        acc = acc * g + poly
+    return acc
+
+
+@njit(cache=True)
+def _k_series(nu, k, level):
+    y = 0.25 * k * k if k >= TINY_KAPPA else 0.0
+    sums = np.zeros(3)
+    for j in range(level + 1):
+        b = nu + 1.0 + j
+        term = 1.0
+        total = 0.0
+        if y > 0.0:
+            for m in range(1, SERIES_TERMS + 1):
+                rho = y / (m * (b + m - 1.0))
+                if m > 1 and rho < 1e-18:
+                    break
+                term = term * rho
+                total += term
+                if not term > 1e-18 * total:
+                    break
+        sums[j] = total
+    log_z = math.log1p(sums[0])
+    if level == 0:
+        return log_z, np.nan, np.nan
+    s0, s1 = 1.0 + sums[0], 1.0 + sums[1]
+    c = 0.5 / (nu + 1.0)
+    r = s1 / s0
+    A = c * k * r
+    if level == 1:
+        return log_z, A, np.nan
+    s2 = 1.0 + sums[2]
+    dr = (s2 * s0 / (nu + 2.0) - s1 * s1 / (nu + 1.0)) / (s0 * s0)
+    return log_z, A, c * (r + 2.0 * y * dr)
+
+
+@njit(cache=True)
+def _k_stirling_remainder(nu):
+    inv = 1.0 / nu
+    inv2 = inv * inv
+    acc = 0.0
+    for i in range(_STIRLING_ARR.size - 1, -1, -1):
+        acc = acc * inv2 + _STIRLING_ARR[i]
+    return acc * inv
+
+
+@njit(cache=True)
+def _k_debye(nu, k, level):
+    z = k / nu
+    h = math.hypot(1.0, z)
+    p = 1.0 / h
+    zp = z * p
+    zp2 = zp * zp
+    sm1 = z * zp / (1.0 + p)
+    q = p * p
+    g = p / nu
+    U = _k_horner2(_TAB_U, _DEG_U, q, g)
+    f = sm1 - math.log1p(0.5 * sm1)
+    log_z = nu * f - 0.5 * math.log1p(sm1) + math.log(U) + _k_stirling_remainder(nu)
+    if level == 0:
+        return log_z, np.nan, np.nan
+    Lp = _k_horner2(_TAB_UP, _DEG_UP, q, g) / nu / U
+    A = z / (1.0 + h) - 0.5 * z * q / nu - z * q * p * Lp / nu
+    if level == 1:
+        return log_z, A, np.nan
+    u1pp = p * _k_horner2(_TAB_UPP1, _DEG_UPP1, q, g)
+    Upp = (u1pp + _k_horner2(_TAB_UPP, _DEG_UPP, q, g) / nu) / nu
+    Lpp = Upp / U - Lp * Lp
+    Ap = (
+        nu * q / (1.0 + p)
+        + 0.5 * q * (zp2 - q)
+        + zp2 * q * q * Lpp
+        + q * p * (2.0 - 3.0 * q) * Lp
+    ) / (nu * nu)
+    return log_z, A, Ap
+
+
+@njit(cache=True)
+def _k_recurrence(nu, k, level):
+    M = math.ceil(DEBYE_NU - nu)
+    log_z, R, dR = _k_debye(nu + M, k, max(level, 1))
+    for step in range(int(M), 0, -1):
+        j = nu + step
+        if level == 0:
+            log_z += math.log1p(k * R / (2.0 * j))
+        r = 1.0 / (2.0 * j / k + R)
+        if level == 2:
+            dR = r * r * (2.0 * j / (k * k) - dR)
+        R = r
+    return log_z, R, dR
+
+
+@njit(cache=True)
+def _k_hankel(nu, k, level):
+    t = 1.0 / k
+    mu = 4.0 * nu * nu
+    H, Ht, Htt, b = 1.0, 0.0, 0.0, 1.0
+    tm2, tm1 = 0.0, 1.0
+    for m in range(1, HANKEL_TERMS + 1):
+        b = -b * (mu - (2 * m - 1) ** 2) / (8.0 * m)
+        Htt += (m * (m - 1)) * b * tm2
+        Ht += m * b * tm1
+        tm2, tm1 = tm1, tm1 * t
+        H += b * tm1
+    Lt = Ht / H
+    log_i = k - 0.5 * math.log(2.0 * math.pi * k) + math.log(H)
+    log_z = math.lgamma(nu + 1.0) + nu * math.log(2.0 / k) + log_i
+    A = 1.0 - (nu + 0.5) * t - t * t * Lt
+    if level < 2:
+        return log_z, A, np.nan
+    Ltt = Htt / H - Lt * Lt
+    return log_z, A, (nu + 0.5) * t * t + 2.0 * t**3 * Lt + t**4 * Ltt
+
+
+@njit(cache=True)
+def _k_point(n, x, level):
+    """(log Z, A, A') at one point (only those asked by ``level``: 0 -> log Z, 1 -> A,
+    2 -> A and A'; the others may be NaN); regions as in ``_regions``."""
+    if x <= 2.0 * math.sqrt(SERIES_X * (n + 1.0)):
+        return _k_series(n, x, level)
+    if n >= DEBYE_NU:
+        return _k_debye(n, x, level)
+    if x > HANKEL_X0 + HANKEL_X2 * n * n:
+        return _k_hankel(n, x, level)
+    return _k_recurrence(n, x, level)
+
+
+@njit(cache=True)
+def _kernel_evaluate(nu, k, level, out_log_z, out_A, out_Ap):
+    """Fill out_* (1-d, same size as nu and k) with ``_k_point`` at every point."""
+    for i in range(nu.size):
+        out_log_z[i], out_A[i], out_Ap[i] = _k_point(nu[i], k[i], level)
+
+
+def _evaluate(nu, k, level):
+    """Evaluate at broadcast float arrays nu >= 0, k >= 0 (already validated) with the numba
+    kernel: level 0 returns log Z, level 1 returns A, level 2 returns (A, A')."""
+    if np.ndim(nu) == 0 and np.ndim(k) == 0:
+        res = _k_point(float(nu), float(k), level)
+        return res[0] if level == 0 else (res[1] if level == 1 else res[1:])
+    nu, k = np.broadcast_arrays(np.asarray(nu, float), np.asarray(k, float))
+    shape = nu.shape
+    nu, k = np.ascontiguousarray(nu).ravel(), np.ascontiguousarray(k).ravel()
+    out = [np.empty_like(k) for _ in range(3)]
+    _kernel_evaluate(nu, k, level, out[0], out[1], out[2])
+    slots = {0: (0,), 1: (1,), 2: (1, 2)}[level]
     res = tuple(out[i].reshape(shape) for i in slots)
     return res[0] if len(res) == 1 else res
 
@@ -395,7 +587,7 @@ def log_bessel_i(nu, x):
     """
     nu = _check("nu", nu)
     x = _check("x", x)
-    lz = _evaluate(nu, x, 0)
+    lz = np.asarray(_evaluate(nu, x, 0), dtype=float)
     nu_b, x_b = np.broadcast_arrays(nu, x)
     out = np.array(lz, dtype=float, copy=True)
     pos = x_b > 0
