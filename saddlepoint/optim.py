@@ -14,6 +14,7 @@ and :mod:`saddlepoint.kernels.gibbs`; the NumPy reference is :mod:`saddlepoint.m
   sphere) at fixed ``p`` and ``pi``.
 """
 
+import contextlib
 import dataclasses
 import time
 
@@ -23,7 +24,7 @@ from . import model
 from ._validation import check_int, check_real, check_rng
 from .kernels import dam as _dam
 
-__all__ = ["FitResult", "GibbsResult", "fit", "gibbs", "em_step"]
+__all__ = ["FitResult", "GibbsResult", "fit", "gibbs", "em_step", "blas_threads"]
 
 _METHODS = ("em", "gd", "sgd")
 
@@ -102,6 +103,29 @@ class GibbsResult:
     seconds: float
 
 
+# Below this many multiply-adds per pass, BLAS runs single-threaded: on small, skinny
+# products (X W^T with few memories) OpenBLAS threads cost more than they save, up to 10x
+# on a loaded 2-core machine (measured; see docs/simulator.md).
+_SMALL_WORK = 5e7
+
+
+def blas_threads(M, N, P, threads=None):
+    """Context manager limiting BLAS threads for a pass of ``M x N x P`` work.
+
+    ``threads=None`` picks one thread for small problems and leaves BLAS alone otherwise;
+    an int forces that many. Falls back to a no-op without ``threadpoolctl``.
+    """
+    if threads is None:
+        if M * N * P >= _SMALL_WORK:
+            return contextlib.nullcontext()
+        threads = 1
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(threads), user_api="blas")
+
+
 def _prepare(X, W0, beta, y, pi, p0, varsigma, batch_size):
     X, y, params = model.validate(X, W0, beta, pi, p0, y)
     varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0)
@@ -153,7 +177,7 @@ def em_step(X, y, W, b, log_table, batch_size):
 
 def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, varsigma=1.0,
         max_epochs=1000, tol=1e-10, ll_tol=None, lr=None, batch_size=None, rng=None,
-        p_update="sinkhorn", progress=False, callback=None):
+        p_update="sinkhorn", threads=None, progress=False, callback=None):
     """Train a DAM by EM, Riemannian gradient ascent or SGD on the sphere (THEORY 2).
 
     Parameters
@@ -190,6 +214,8 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
         Required for ``sgd`` (shuffling).
     p_update : {"sinkhorn", "mstep"}
         Class-weight update (see module docstring).
+    threads : int, optional
+        BLAS threads (default: one for small problems, see :func:`blas_threads`).
     progress : bool
         Show a tqdm bar.
     callback : callable, optional
@@ -236,6 +262,8 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
         bar = tqdm(total=max_epochs, desc=f"fit[{method}]", leave=False)
     t0 = time.perf_counter()
     epoch = 0
+    limits = blas_threads(M, N, params.P, threads)
+    limits.__enter__()
     try:
         for epoch in range(1, max_epochs + 1):
             table = _log_table(pi, p)
@@ -275,6 +303,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
             if converged:
                 break
     finally:
+        limits.__exit__(None, None, None)
         if bar is not None:
             bar.close()
     return FitResult(W=W, p=p, pi=pi.copy(), epochs=epoch, converged=converged, residual=residual,
@@ -283,7 +312,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
 
 
 def gibbs(X, W0, beta, *, rng, y=None, pi=None, p=None, sweeps=1000, burn_in=100, varsigma=1.0,
-          observe=None, batch_size=None, progress=False, callback=None):
+          observe=None, batch_size=None, threads=None, progress=False, callback=None):
     """Exact Gibbs sampler of the Bayesian posterior ``exp(M l(W))`` (THEORY 4, 8).
 
     Alternates ``h_a ~ Categorical(r(a))`` and ``w^nu ~ vMF(S_nu/|S_nu|, b |S_nu|)``
@@ -302,6 +331,8 @@ def gibbs(X, W0, beta, *, rng, y=None, pi=None, p=None, sweeps=1000, burn_in=100
     observe : callable, optional
         ``observe(W) -> array``; its values after each kept sweep form ``trace``
         (default: ``W`` itself is not stored; the trace is empty).
+    threads : int, optional
+        BLAS threads (see :func:`blas_threads`).
     progress : bool
     callback : callable, optional
         ``callback(sweep, W)``; returning True stops the chain early.
@@ -334,6 +365,8 @@ def gibbs(X, W0, beta, *, rng, y=None, pi=None, p=None, sweeps=1000, burn_in=100
 
         bar = tqdm(total=sweeps, desc="gibbs", leave=False)
     t0 = time.perf_counter()
+    limits = blas_threads(M, N, P, threads)
+    limits.__enter__()
     try:
         for sweep in range(sweeps):
             ll.append(gibbs_sweep(X, y, W, b, table, bs, rng, h, S, counts) / M - log_z)
@@ -347,6 +380,7 @@ def gibbs(X, W0, beta, *, rng, y=None, pi=None, p=None, sweeps=1000, burn_in=100
             if callback is not None and callback(sweep, W):
                 break
     finally:
+        limits.__exit__(None, None, None)
         if bar is not None:
             bar.close()
     W_mean = W_sum / max(kept, 1)

@@ -1,0 +1,411 @@
+"""Finite-N teacher-student simulations, measured like the theory (THEORY 3, 4, 6, 8).
+
+A run draws, for each seed, a teacher realising the problem's Gram matrix exactly
+(:func:`saddlepoint.teacher.gram_teacher`), ``M = alpha N`` examples, and trains a student
+(EM, Riemannian GD, SGD: :func:`saddlepoint.optim.fit`) or samples its Bayesian posterior
+(:func:`saddlepoint.optim.gibbs`). It then measures what the saddle-point equations predict:
+
+* the overlaps ``m_{nu mu} = w^nu.xi^mu`` (P x P*), made permutation-invariant by a Hungarian
+  assignment (:func:`match_students`); the full matrix is kept in the assigned order, so a
+  merged phase (several students on one teacher memory) stays visible;
+* the student Gram matrix ``Q``, the class weights ``p``;
+* optionally the split eigenvalues ``lambda_max(J_-(nu))`` of the empirical map (THEORY 6,
+  matrix-free Lanczos: :func:`saddlepoint.model.split_operator`).
+
+For the Gibbs sampler the order parameters are posterior means ``E[w].xi`` (what the
+replica theory's ``m`` is), estimated over the kept sweeps; the Monte Carlo error of each
+chain uses the integrated autocorrelation time (:func:`integrated_autocorrelation_time`).
+Across seeds, means and standard errors (``std / sqrt(K)``) include the quenched disorder
+(teacher and data) as well as the Monte Carlo error.
+
+Which theory applies: Gibbs samples ``exp(M l(W))``, the measure of THEORY 4 at the finite
+``alpha = M / N``; EM / GD / SGD find stationary points of ``l``, which the theory describes at
+``alpha = inf`` (:func:`theory_problem`).
+"""
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from . import model, optim
+from ._validation import check_int, check_real
+from .io import load_npz, metadata, save_npz, to_jsonable
+
+__all__ = [
+    "METHODS",
+    "INITS",
+    "SimulationResult",
+    "match_students",
+    "integrated_autocorrelation_time",
+    "initial_memories",
+    "theory_problem",
+    "simulate_seed",
+    "simulate",
+    "load_simulation",
+]
+
+METHODS = ("em", "gd", "sgd", "gibbs")
+INITS = ("teacher", "merged", "random")
+
+
+def match_students(m):
+    """Order the students by a Hungarian assignment to the teacher memories.
+
+    Parameters
+    ----------
+    m : array (P, P_star)
+        Overlaps ``w^nu.xi^mu``.
+
+    Returns
+    -------
+    order : int array (P,)
+        Student indices: first the students assigned to teacher memories ``0, 1, ...``
+        (maximising the total overlap, :func:`scipy.optimize.linear_sum_assignment`), then
+        the unassigned ones (``P > P_star``) by their best teacher memory and overlap.
+        ``m[order]`` is the permutation-invariant overlap matrix.
+    """
+    m = np.asarray(m, dtype=float)
+    rows, cols = linear_sum_assignment(m, maximize=True)
+    assigned = rows[np.argsort(cols)]
+    rest = np.setdiff1d(np.arange(m.shape[0]), assigned)
+    if rest.size:
+        best = m[rest].argmax(axis=1)
+        rest = rest[np.lexsort((-m[rest, best], best))]
+    return np.concatenate([assigned, rest]).astype(np.intp)
+
+
+def integrated_autocorrelation_time(x, c=5.0):
+    """Integrated autocorrelation time of a chain, with Sokal's automatic window.
+
+    ``tau = 1 + 2 sum_{t=1}^{W} rho(t)`` with the smallest window ``W >= c tau(W)``
+    (Sokal 1997; ``rho`` from the FFT autocovariance). The variance of the chain's mean is
+    ``var(x) tau / n``. Works on the first axis; other axes are independent series.
+
+    Returns
+    -------
+    tau : array (x.shape[1:])
+        ``>= 1`` by convention only when the chain is positively correlated; a constant
+        series gets ``tau = 1``.
+    """
+    x = np.asarray(x, dtype=float)
+    n = x.shape[0]
+    flat = x.reshape(n, -1)
+    out = np.ones(flat.shape[1])
+    if n < 4:
+        return out.reshape(x.shape[1:])
+    f = flat - flat.mean(axis=0)
+    size = 1 << int(math.ceil(math.log2(2 * n)))
+    F = np.fft.rfft(f, n=size, axis=0)
+    acov = np.fft.irfft(F * np.conj(F), n=size, axis=0)[:n] / n
+    for j in range(flat.shape[1]):
+        if acov[0, j] <= 0:
+            continue
+        rho = acov[:, j] / acov[0, j]
+        taus = 2.0 * np.cumsum(rho) - 1.0
+        window = np.arange(n) >= c * taus
+        W = int(np.argmax(window)) if window.any() else n - 1
+        out[j] = max(taus[W], 1e-12)
+    return out.reshape(x.shape[1:])
+
+
+def initial_memories(init, teacher_memories, P, rng, noise=1e-3):
+    """Starting memories for a student of size ``P``.
+
+    ``"teacher"``: student ``nu`` on teacher memory ``nu mod P_star`` (the specialised
+    phase); ``"merged"``: every student on the normalised centroid of the teacher memories
+    (the symmetric phase); ``"random"``: uniform on the sphere. ``noise`` (relative size of
+    an isotropic Gaussian kick) breaks exact ties between copies.
+    """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    xi = np.asarray(teacher_memories, dtype=float)
+    P_star, N = xi.shape
+    if init == "random":
+        W = rng.standard_normal((P, N))
+    elif init == "teacher":
+        W = xi[np.arange(P) % P_star] + noise * rng.standard_normal((P, N)) / math.sqrt(N)
+    else:
+        c = xi.mean(axis=0)
+        if np.linalg.norm(c) < 1e-12:
+            raise ValueError("init='merged' needs teacher memories with a non-zero centroid")
+        c = c / np.linalg.norm(c)
+        W = c[None, :] + noise * rng.standard_normal((P, N)) / math.sqrt(N)
+    return W / np.linalg.norm(W, axis=1, keepdims=True)
+
+
+def theory_problem(problem, method):
+    """The Problem whose saddle point the simulation should reproduce.
+
+    Gibbs samples the posterior at the problem's ``alpha``; the trained students (EM, GD,
+    SGD) sit at stationary points of the likelihood, i.e. ``alpha = inf``.
+    """
+    if method == "gibbs":
+        return problem
+    return problem.replace(alpha=math.inf)
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationResult:
+    """Measurements of a finite-N simulation over several seeds.
+
+    Attributes
+    ----------
+    problem : dict
+        ``Problem.to_dict()`` of the simulated parameters.
+    method : str
+    M : int
+        Examples per seed.
+    seeds : array (K,)
+    m : array (K, P, P_star)
+        Overlaps of each seed, rows in the Hungarian order (posterior means for Gibbs).
+    Q : array (K, P, P)
+        Student Gram matrices (Gibbs: ``E[w^nu.w^l]``, diagonal 1), same row order.
+    p : array (K, P, C)
+        Class weights, same row order.
+    mc_stderr : array (K, P, P_star)
+        Monte Carlo standard error of each seed's ``m`` (Gibbs; zero otherwise).
+    tau_int : array (K, P, P_star)
+        Integrated autocorrelation times of the overlap chains (Gibbs; one otherwise).
+    converged : array (K,) of bool
+    split : array (K, P)
+        ``lambda_max(J_-(nu))`` per student (NaN when not measured).
+    seconds : array (K,)
+    """
+
+    problem: dict
+    method: str
+    M: int
+    seeds: np.ndarray
+    m: np.ndarray
+    Q: np.ndarray
+    p: np.ndarray
+    mc_stderr: np.ndarray
+    tau_int: np.ndarray
+    converged: np.ndarray
+    split: np.ndarray
+    seconds: np.ndarray
+
+    def __post_init__(self):
+        K = len(self.seeds)
+        for name in ("m", "Q", "p", "mc_stderr", "tau_int", "converged", "split", "seconds"):
+            if len(getattr(self, name)) != K:
+                raise ValueError(f"SimulationResult: {name} must have one entry per seed ({K})")
+
+    @property
+    def K(self):
+        return len(self.seeds)
+
+    def _mean_err(self, a):
+        a = np.asarray(a, dtype=float)
+        if self.K == 0:
+            return np.full(a.shape[1:], np.nan), np.full(a.shape[1:], np.nan)
+        mean = a.mean(axis=0)
+        if self.K == 1:
+            return mean, np.full(mean.shape, np.nan)
+        return mean, a.std(axis=0, ddof=1) / math.sqrt(self.K)
+
+    @property
+    def m_mean(self):
+        return self._mean_err(self.m)[0]
+
+    @property
+    def m_stderr(self):
+        """Standard error of ``m_mean`` over seeds (disorder plus Monte Carlo).
+
+        With a single seed, the Monte Carlo error of the chain (Gibbs) is the only
+        estimate available and is returned instead (NaN for trained students)."""
+        if self.K == 1 and self.method == "gibbs":
+            return self.mc_stderr[0]
+        return self._mean_err(self.m)[1]
+
+    @property
+    def Q_mean(self):
+        return self._mean_err(self.Q)[0]
+
+    @property
+    def Q_stderr(self):
+        return self._mean_err(self.Q)[1]
+
+    @property
+    def p_mean(self):
+        return self._mean_err(self.p)[0]
+
+    def summary(self):
+        """JSON-able summary: means and standard errors over seeds."""
+        return {
+            "method": self.method,
+            "M": self.M,
+            "seeds": [int(s) for s in self.seeds],
+            "K": self.K,
+            "m_mean": self.m_mean,
+            "m_stderr": self.m_stderr,
+            "Q_mean": self.Q_mean,
+            "Q_stderr": self.Q_stderr,
+            "p_mean": self.p_mean,
+            "tau_int_max": float(np.max(self.tau_int)) if self.K else float("nan"),
+            "converged": [bool(c) for c in self.converged],
+            "split_mean": self._mean_err(self.split)[0],
+            "split_stderr": self._mean_err(self.split)[1],
+            "seconds": float(np.sum(self.seconds)),
+        }
+
+    def arrays(self):
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("problem", "method", "M")}
+
+    def save(self, path, **extra):
+        """Write ``path`` (.npz arrays) with a JSON side-car (problem, summary, metadata)."""
+        meta = metadata(problem=self.problem, method=self.method, M=self.M, **extra)
+        meta["summary"] = to_jsonable(self.summary())
+        return save_npz(path, self.arrays(), meta)
+
+
+def load_simulation(path):
+    """Reload a :class:`SimulationResult` written by :meth:`SimulationResult.save`."""
+    arrays, meta = load_npz(path)
+    params = meta.get("parameters", {})
+    return SimulationResult(problem=params.get("problem", {}), method=params.get("method", ""),
+                            M=int(params.get("M", 0)), **arrays)
+
+
+def _check_problem(problem):
+    from .problem import Problem
+
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a saddlepoint.problem.Problem, got {type(problem).__name__}")
+    if math.isinf(problem.N):
+        raise ValueError("problem.N must be finite to simulate (give --n)")
+    return problem
+
+
+def _resolve_M(problem, M):
+    if M is not None:
+        return check_int("M", M, 1)
+    if math.isinf(problem.alpha):
+        raise ValueError("alpha = inf cannot be simulated: give a finite alpha or M (--m-samples)")
+    return max(1, int(round(problem.alpha * problem.N)))
+
+
+def simulate_seed(problem, seed, *, method="em", M=None, init="teacher", sweeps=400, burn_in=100,
+                  max_epochs=2000, tol=1e-10, lr=None, batch_size=None, split=False, progress=False):
+    """One seed of a simulation: teacher, data, student; returns a dict of measurements.
+
+    Parameters
+    ----------
+    problem : saddlepoint.problem.Problem
+        Finite ``N``; ``alpha`` gives ``M = round(alpha N)`` unless ``M`` is given.
+    seed : int
+        Seeds the teacher, the data, the initial student and the training/sampling, in that
+        order (one Generator), so a seed reproduces the whole run.
+    method : {"em", "gd", "sgd", "gibbs"}
+    init : {"teacher", "merged", "random"}
+        See :func:`initial_memories`.
+    sweeps, burn_in : int
+        Gibbs chain length and discarded prefix.
+    max_epochs, tol, lr, batch_size
+        Passed to :func:`saddlepoint.optim.fit`.
+    split : bool
+        Also measure ``lambda_max(J_-(nu))`` for every student (trained methods).
+    """
+    from .teacher import gram_teacher
+
+    problem = _check_problem(problem)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    M = _resolve_M(problem, M)
+    seed = check_int("seed", seed, 0)
+    rng = np.random.default_rng(seed)
+    N, P = int(problem.N), problem.P
+    teacher = gram_teacher(problem.gram, N, problem.beta_star, rng, class_table=problem.p_star)
+    xi = teacher.memories
+    X, y, _ = teacher.sample(M, rng)
+    W0 = initial_memories(init, xi, P, rng)
+    t0 = time.perf_counter()
+    supervised = problem.C > 1
+    y_arg = y if supervised else None
+    p0 = problem.p if supervised else None
+    mc = np.zeros((P, problem.P_star))
+    tau = np.ones((P, problem.P_star))
+    if method == "gibbs":
+        res = optim.gibbs(X, W0, problem.beta, rng=rng, y=y_arg, pi=problem.pi, p=p0, sweeps=sweeps,
+                          burn_in=burn_in, observe=lambda W: np.concatenate([(W @ xi.T).ravel(), (W @ W.T).ravel()]),
+                          batch_size=batch_size, progress=progress)
+        tr = res.trace
+        n_m = P * problem.P_star
+        m = tr[:, :n_m].mean(axis=0).reshape(P, problem.P_star)
+        Q = tr[:, n_m:].mean(axis=0).reshape(P, P)
+        tau = integrated_autocorrelation_time(tr[:, :n_m]).reshape(P, problem.P_star)
+        mc = np.sqrt(tr[:, :n_m].var(axis=0, ddof=1).reshape(P, problem.P_star) * tau / tr.shape[0])
+        W, p = res.W_mean, (problem.p if p0 is None else p0)
+        converged = True
+    else:
+        res = optim.fit(X, W0, problem.beta, y=y_arg, pi=problem.pi, p0=p0, method=method,
+                        learn_p=problem.learn_p, max_epochs=max_epochs, tol=tol, lr=lr,
+                        batch_size=batch_size, rng=rng, p_update=problem.p_update, progress=progress)
+        W, p = res.W, res.p
+        m, Q = W @ xi.T, W @ W.T
+        converged = res.converged
+    order = match_students(m)
+    lam = np.full(P, np.nan)
+    if split and method != "gibbs":
+        for nu in range(P):
+            op = model.split_operator(X, W, problem.beta, nu, problem.pi, p, y_arg)
+            lam[nu] = model.split_eigen(op, k=1, rng=seed)[0][0]
+    return {
+        "m": m[order], "Q": Q[np.ix_(order, order)], "p": np.asarray(p)[order],
+        "mc_stderr": mc[order], "tau_int": tau[order], "converged": bool(converged),
+        "split": lam[order], "seconds": time.perf_counter() - t0,
+    }
+
+
+def simulate(problem, *, method="em", seeds=4, seed=0, M=None, init="teacher", sweeps=400, burn_in=100,
+             max_epochs=2000, tol=1e-10, lr=None, batch_size=None, split=False, progress=True, save=None):
+    """Run :func:`simulate_seed` for ``seeds`` consecutive seeds ``seed, seed+1, ...``.
+
+    Interruptible: on KeyboardInterrupt the finished seeds are returned (and saved to
+    ``save`` after each seed when given), so nothing finished is lost.
+
+    Returns
+    -------
+    SimulationResult
+    """
+    problem = _check_problem(problem)
+    K = check_int("seeds", seeds, 1)
+    seed = check_int("seed", seed, 0)
+    M = _resolve_M(problem, M)
+    rows = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=K, desc=f"simulate[{method}] N={int(problem.N)} M={M}")
+
+    def result():
+        keys = ("m", "Q", "p", "mc_stderr", "tau_int", "converged", "split", "seconds")
+        arrs = {k: np.asarray([r[k] for r in rows]) for k in keys}
+        if not rows:
+            P, Ps, C = problem.P, problem.P_star, problem.C
+            shapes = {"m": (0, P, Ps), "Q": (0, P, P), "p": (0, P, C), "mc_stderr": (0, P, Ps),
+                      "tau_int": (0, P, Ps), "converged": (0,), "split": (0, P), "seconds": (0,)}
+            arrs = {k: np.zeros(s) for k, s in shapes.items()}
+        return SimulationResult(problem=problem.to_dict(), method=method, M=M,
+                                seeds=np.arange(seed, seed + len(rows)), **arrs)
+
+    try:
+        for k in range(K):
+            rows.append(simulate_seed(problem, seed + k, method=method, M=M, init=init, sweeps=sweeps,
+                                      burn_in=burn_in, max_epochs=max_epochs, tol=tol, lr=lr,
+                                      batch_size=batch_size, split=split, progress=False))
+            if save is not None:
+                result().save(save, init=init, sweeps=sweeps, burn_in=burn_in)
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:
+        if not rows:
+            raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return result()
