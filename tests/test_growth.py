@@ -1,0 +1,125 @@
+"""Tests of splitting steepest descent (saddlepoint.growth): split eigenpairs against a dense
+J_-, the second-order change of the likelihood along the split direction against the
+eigenvalue (the saddle claim of THEORY 6), the geometry of a split, and a small growth run."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from saddlepoint import data, growth, io, model, optim
+from saddlepoint.estimator import DAM
+
+
+@pytest.fixture(scope="module")
+def fixed_point():
+    """A tightly converged unsupervised EM fixed point on 400 centred digits (P = 5)."""
+    split = data.train_test(data.load_dataset("digits"), seed=0, center=True)
+    X = split.X_train[:400]
+    W0 = X[[0, 50, 100, 150, 200]]
+    res = optim.fit(X, W0, 12.0, method="em", tol=1e-13, max_epochs=5000)
+    assert res.converged
+    return X, res.W, 12.0, split
+
+
+def test_split_eigenpairs_match_dense_operator(fixed_point):
+    X, W, beta, _ = fixed_point
+    lam, D = growth.split_directions(X, W, beta, rng=0)
+    R = model.responsibilities(X, W, beta)
+    for nu in range(W.shape[0]):
+        # Dense J_-(nu) = beta P_perp E[r x x^T] P_perp / |E[r x]| (THEORY 6), built directly.
+        r = R[:, nu]
+        g = r @ X / X.shape[0]
+        Pp = np.eye(X.shape[1]) - np.outer(W[nu], W[nu])
+        J = beta * Pp @ (X.T * r) @ X @ Pp / X.shape[0] / np.linalg.norm(g)
+        vals, vecs = np.linalg.eigh(J)
+        # Lanczos to tol 1e-10 on a well-separated top eigenvalue: 1e-8 relative.
+        assert_allclose(lam[nu], vals[-1], rtol=1e-8)
+        assert abs(abs(D[nu] @ vecs[:, -1]) - 1) < 1e-6
+        assert abs(D[nu] @ W[nu]) < 1e-12
+
+
+def test_likelihood_along_split_direction_is_governed_by_lambda(fixed_point):
+    # At a fixed point, copies at cos(e) w +- sin(e) d with prior pi/2 each change the
+    # likelihood by  dl = (e^2/2) b |g_nu| (d^T J_- d - 1) + O(e^4)   (derived in
+    # docs/training.md): the duplicated point is a saddle iff lambda_split > 1.
+    X, W, beta, _ = fixed_point
+    pi = np.full(W.shape[0], 1.0 / W.shape[0])
+    l0 = model.log_likelihood(X, W, beta, pi)
+    R = model.responsibilities(X, W, beta)
+    e = 2e-3
+    signs = []
+    for nu in range(W.shape[0]):
+        op = model.split_operator(X, W, beta, nu, pi)
+        vals, vecs = model.split_eigen(op, k=W.shape[1] - 2, rng=0)
+        g = np.linalg.norm(R[:, nu] @ X) / X.shape[0]
+        for lam_d, d in ((vals[0], vecs[:, 0]), (vals[-1], vecs[:, -1])):
+            W2, pi2, _, _ = model.duplicate(W, pi, None, [nu])
+            W2[nu] = np.cos(e) * W[nu] + np.sin(e) * d
+            W2[-1] = np.cos(e) * W[nu] - np.sin(e) * d
+            dl = model.log_likelihood(X, W2, beta, pi2) - l0
+            predicted = 0.5 * e**2 * beta * g * (lam_d - 1.0)
+            # Relative O(e^2) ~ 1e-5 corrections plus rounding of l (~1e-15 / 1e-7):
+            # 1e-3 relative, and the sign must agree.
+            assert_allclose(dl, predicted, rtol=1e-3)
+            signs.append(np.sign(dl) == np.sign(lam_d - 1.0))
+    assert all(signs)
+
+
+def test_split_memories_geometry():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((3, 6))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    D = rng.standard_normal((3, 6))
+    D -= np.sum(D * W, axis=1, keepdims=True) * W
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    pi = np.array([0.5, 0.3, 0.2])
+    p = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
+    lam = np.array([0.5, 2.0, 1.5])
+    W2, pi2, p2, chosen = growth.split_memories(W, pi, p, lam, D, eps=0.1, which="saddles")
+    assert_array_equal(chosen, [1, 2])
+    assert_allclose(pi2, [0.5, 0.15, 0.1, 0.15, 0.1], rtol=1e-15)
+    assert_array_equal(p2[3:], p[1:])
+    for k, nu in enumerate(chosen):
+        plus, minus = W2[nu], W2[3 + k]
+        # Symmetric about w along d, on the sphere (rounding 1e-15).
+        assert_allclose((plus + minus) / np.linalg.norm(plus + minus), W[nu], atol=1e-15)
+        assert_allclose((plus - minus) / np.linalg.norm(plus - minus), D[nu], atol=1e-15)
+        assert_allclose(np.linalg.norm([plus, minus], axis=1), 1.0, rtol=1e-15)
+    assert_array_equal(W2[0], W[0])
+    # Capping by the largest lambda (to land on P_max).
+    _, _, _, chosen = growth.split_memories(W, pi, p, lam, D, eps=0.1, which="all", n_max=1)
+    assert_array_equal(chosen, [1])
+    with pytest.raises(ValueError, match="which"):
+        growth.split_memories(W, pi, p, lam, D, eps=0.1, which="some")
+
+
+@pytest.mark.parametrize("which", ["all", "saddles"])
+def test_grow_reaches_p_max_and_logs_stages(fixed_point, tmp_path, which):
+    _, _, _, split = fixed_point
+    X, y = split.X_train[:400], split.y_train[:400]
+    dam = DAM(n_memories=3, beta=12.0, max_epochs=40, tol=1e-6, random_state=2)
+    res = growth.grow(dam, X, labels=y, P_max=10, which=which, X_test=split.X_test, y_test=split.y_test,
+                      track=True, out=tmp_path, eps=0.05)
+    Ps = [row["P"] for row in res.stages]
+    assert Ps[0] == 3 and Ps[-1] == 10 and all(a < b for a, b in zip(Ps, Ps[1:]))
+    assert dam.W_.shape == (10, X.shape[1])
+    assert_allclose(res.pi.sum(), 1.0, rtol=1e-14)
+    assert res.total_epochs == sum(row["epochs"] for row in res.stages)
+    assert len(res.trace) == res.total_epochs
+    for row, lam in zip(res.stages, res.lambdas):
+        assert row["lambda_max"] == lam.max() and row["n_saddle"] == int(np.sum(lam > 1))
+    # Unsupervised accuracies read out from labels: above chance (0.1) on digits.
+    assert res.stages[-1]["test_accuracy"] > 0.5
+    rows = io.read_csv_rows(tmp_path / "growth_stages.csv")
+    assert [int(r["P"]) for r in rows] == Ps
+    assert io.load_json(tmp_path / "growth.json")["parameters"]["P_max"] == 10
+
+
+def test_grow_rejects_bad_arguments(fixed_point):
+    X = fixed_point[0]
+    with pytest.raises(ValueError, match="P_max"):
+        growth.grow(DAM(n_memories=4), X, P_max=2)
+    with pytest.raises(ValueError, match="eps"):
+        growth.grow(DAM(n_memories=2), X, P_max=4, eps=0.0)
+    with pytest.raises(TypeError, match="dam must be"):
+        growth.grow("dam", X, P_max=4)
