@@ -90,8 +90,9 @@ def anderson(equations, s0, memory=6, damping=1.0, tol=1e-10, max_iter=2000, cou
 
     The next iterate is ``s + damping R - (dS + damping dR) gamma`` with ``gamma`` the
     least-squares coefficients fitting ``R`` by the last ``memory`` residual differences.
-    The history is dropped when the residual blows up (factor 100) or becomes non-finite,
-    and the step falls back to a damped one.
+    The history is dropped when the residual blows up (factor 100) or becomes non-finite
+    (the step then falls back to a damped one), and when the residual has not halved within
+    ``2 memory`` steps (stagnation).
 
     Returns
     -------
@@ -103,6 +104,7 @@ def anderson(equations, s0, memory=6, damping=1.0, tol=1e-10, max_iter=2000, cou
     s = np.array(s0, dtype=float)
     r, res = c.residual(s)
     S_hist, R_hist = [s], [r]
+    best, since_best = res, 0
     while res > tol and c.n - n0 < max_iter:
         k = min(memory, len(S_hist) - 1)
         if k > 0:
@@ -121,6 +123,14 @@ def anderson(equations, s0, memory=6, damping=1.0, tol=1e-10, max_iter=2000, cou
             if not math.isfinite(res_new):
                 break
         s, r, res = s_new, r_new, res_new
+        if res < 0.5 * best:
+            best, since_best = res, 0
+        else:
+            since_best += 1
+        if since_best > 2 * max(memory, 1):
+            # stagnation: the least-squares model is stale, restart the history
+            S_hist, R_hist = [], []
+            best, since_best = res, 0
         S_hist.append(s)
         R_hist.append(r)
         if len(S_hist) > memory + 1:
@@ -265,7 +275,9 @@ def solve_equations(eq, s0, method="auto", tol=1e-10, max_iter=2000, damping=0.5
         chain = [(method, lambda s: newton(eq, s, tol, max_iter, kind, c))]
     else:
         chain = [
-            ("anderson", lambda s: anderson(eq, s, memory, 1.0, tol, max_iter, c)),
+            # Anderson is fast where it works; a slow run (near a bifurcation) hands over to
+            # Newton early, whose convergence does not depend on the map's contraction
+            ("anderson", lambda s: anderson(eq, s, memory, 1.0, tol, min(max_iter, 150), c)),
             ("newton", lambda s: newton(eq, s, tol, max_iter, "hybr", c)),
             ("damped", lambda s: damped_iteration(eq, s, 0.2, tol, max_iter, c)),
         ]

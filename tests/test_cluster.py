@@ -245,3 +245,13 @@ def test_jacobian_m_with_nonuniform_prior_shape():
     pr = _problem(P=2, pi=np.array([0.7, 0.3]))
     J = jacobian_m(pr, np.full((2, 3), 0.4), pr.p)
     assert J.shape == (6, 6)
+
+
+def test_inline_large_n_forms_equal_special():
+    # cluster.resultant inlines a(k) and a'(k) for speed; they must equal saddlepoint.special
+    from saddlepoint.equations.cluster import resultant
+
+    k = np.concatenate([[0.0, 1e-12], np.geomspace(1e-6, 1e6, 200)])
+    A, dA = resultant(INF, k, derivative=True)
+    np.testing.assert_allclose(A, special.large_n_mean_resultant_length(k), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(dA, special.large_n_mean_resultant_length_prime(k), rtol=1e-15, atol=0)

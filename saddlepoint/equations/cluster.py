@@ -29,7 +29,6 @@ evaluate responsibilities and per-cluster population moments at any ``(m, p, pi)
 import math
 
 import numpy as np
-from scipy.special import logsumexp
 
 from ..model import balanced_mstep, sinkhorn
 from . import Equations
@@ -115,8 +114,9 @@ def resultant(N, kappa, derivative=False):
 
     kappa = np.asarray(kappa, dtype=float)
     if math.isinf(N):
-        A = special.large_n_mean_resultant_length(kappa)
-        dA = special.large_n_mean_resultant_length_prime(kappa) if derivative else None
+        sq = np.sqrt(1.0 + 4.0 * kappa * kappa)
+        A = 2.0 * kappa / (1.0 + sq)  # = special.large_n_mean_resultant_length (tested equal)
+        dA = 2.0 / (sq * (1.0 + sq)) if derivative else None
     else:
         A = special.mean_resultant_length(N, N * kappa)
         dA = N * special.mean_resultant_length_prime(N, N * kappa) if derivative else None
@@ -227,7 +227,8 @@ def energy(problem, m, p=None):
     ``-log Z_N(beta)``)."""
     p = problem.p if p is None else p
     L = log_weights(m, p, problem.beta, problem.m_star, problem.pi)
-    lse = logsumexp(L, axis=0)  # (P*, C)
+    Lmax = np.max(L, axis=0)
+    lse = Lmax + np.log(np.sum(np.exp(L - Lmax), axis=0))  # (P*, C)
     with np.errstate(invalid="ignore"):
         terms = np.where(problem.p_star > 0, problem.p_star * lse, 0.0)
     return float(terms.sum() / problem.P_star)
