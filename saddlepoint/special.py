@@ -10,14 +10,17 @@ A_N' = Var(w.x) = 1 - A^2 - (N - 1) A / kappa.
 
 Every quantity is evaluated without forming a Bessel function, in one of four regions:
 
-* series     ``kappa^2/4 <= nu + 1``: the 0F1 power series (20 terms, all positive);
+* series     ``kappa^2/4 <= nu + 1``: the 0F1 power series (<= 22 terms, all positive);
 * Debye      ``nu >= 20``: the uniform asymptotic expansion of I_nu(nu z) (20 terms),
   differentiated analytically in z, so that A and A' come out without cancellation;
 * recurrence ``nu < 20`` and ``kappa <= 25 + nu^2/4``: downward recurrences for R, R' and
   log Z, started from the Debye values at order nu + M >= 20;
 * Hankel     ``nu < 20`` and ``kappa > 25 + nu^2/4``: the large-argument expansion (30 terms).
 
-The derivations, the seams between regions and the measured accuracy are in
+The formulas exist twice: NumPy code on masked arrays (``_evaluate_numpy``, the reference
+twin) and numba kernels (``_kernel_evaluate``, ``_k_point``) used by the public functions;
+the tests check that they agree. The derivations, the seams between regions and the
+measured accuracy are in
 ``docs/special_functions.md``. The ``large_n_*`` functions are the N -> infinity limits at
 fixed kappa / N (section 0, last bullet).
 """

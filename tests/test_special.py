@@ -152,7 +152,8 @@ def test_theory_forty_digit_values(nu, x, log_i, ratio, one_minus):
     # tolerance 1e-12: the requirement; the quoted values carry >= 17 digits
     assert _rel(S.log_bessel_i(nu, x), log_i) < 1e-12
     r = S.bessel_ratio(nu, x)
-    assert _rel(1 - r if one_minus else r, ratio) < (1e-10 if one_minus else 1e-12)
+    # 1 - R amplifies R's ~1e-16 error by 1/(1 - R) ~ 2.6e3 at (391, 1e6): still < 1e-12
+    assert _rel(1 - r if one_minus else r, ratio) < 1e-12
     # the reference used in this file reproduces them too (1e-17: the quoted precision)
     with mp.workdps(40):
         N = 2 * nu + 2
