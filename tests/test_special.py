@@ -25,10 +25,12 @@ from scipy import special as sp
 from saddlepoint import special as S
 from saddlepoint.cli import main
 
-# Requirement of THEORY.md section 0 / the issue: 1e-12 relative for log Z and A; 1e-10 for A'.
-RTOL_LOGZ = 1e-12
-RTOL_A = 1e-12
-RTOL_APRIME = 1e-10
+# Requirement of THEORY.md section 0 / the issue: 1e-12 relative for log Z and A, 1e-10 for
+# A'. The implementation reaches ~1e-15 for all three (docs/special_functions.md), so the
+# grid test asserts 1e-14: the requirement with a margin, and a 10x guard against regressions.
+RTOL_LOGZ = 1e-14
+RTOL_A = 1e-14
+RTOL_APRIME = 1e-14
 
 
 # --- independent references ---------------------------------------------------------------
