@@ -549,6 +549,14 @@ def cascade(P, taus, dim=None, start="simplex", pi=None, amplitude=None, progres
         iterator = tqdm(taus, desc=f"cascade P={P}", leave=False)
     for tau in iterator:
         sol = solve_within(P, float(tau), dim, c0=c, pi=pi, **kw)
+        spread = np.ptp(c, axis=0).max()
+        if spread > 0 and (not sol.converged or np.ptp(sol.c, axis=0).max() < 1e-6 * spread):
+            # Newton fell onto the merged state (or failed) from a small warm start: retry
+            # with the branch's shape at the normal-form amplitude of the new tau.
+            amp = max(0.3, math.sqrt(max(3.0 * (tau - 1.0), 0.0)))
+            retry = solve_within(P, float(tau), dim, c0=amp * c / np.max(np.linalg.norm(c, axis=1)), pi=pi, **kw)
+            if retry.converged and np.ptp(retry.c, axis=0).max() >= 1e-6 * spread:
+                sol = retry
         out.append(sol)
         if sol.converged:
             c = sol.c

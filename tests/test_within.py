@@ -146,6 +146,9 @@ def test_cascade_and_critical_tau():
     assert all(s.converged and s.stable for s in sols)
     spread = [np.ptp(s.c) for s in sols]
     assert spread == sorted(spread)  # memories separate as tau grows
+    # big tau steps from a small amplitude must not fall back onto the merged state
+    jump = W.cascade(2, [1.05, 1.6, 5.0], 1, "pair")
+    assert all(s.converged and s.stable and np.ptp(s.c) > 0.3 for s in jump)
     assert W.critical_tau(2, start="merged") == 1.0
     # (-a, 0, 0, a) in 1D: the doubled middle memory splits at a finite tau > 1
     start = np.array([[-1.0], [0.0], [0.0], [1.0]]) * 0.5
