@@ -255,3 +255,15 @@ def test_inline_large_n_forms_equal_special():
     A, dA = resultant(INF, k, derivative=True)
     np.testing.assert_allclose(A, special.large_n_mean_resultant_length(k), rtol=1e-15, atol=0)
     np.testing.assert_allclose(dA, special.large_n_mean_resultant_length_prime(k), rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("P,P_star,c", [(2, 3, 0.3), (3, 3, 0.0), (4, 2, 0.5)])
+def test_merged_threshold_uniform_overlap(P, P_star, c):
+    # docs/saddle_point.md: at alpha = inf, N = inf, the merged state of P >= 2 students under a
+    # uniform-overlap teacher has top eigenvalue beta m* (1 - c) / sqrt(P* (1 + (P* - 1) c)),
+    # independent of P. Checked on the analytic Jacobian at the exactly symmetric state.
+    pr = Problem(gram=make_gram("overlap", P_star, c=c), P=P, beta=3.0, alpha=INF, N=INF, b_star=0.7)
+    sol = solve(pr, init="symmetric")
+    lam = float(np.max(sol.jacobian_eigenvalues.real))
+    expected = 3.0 * pr.m_star * (1 - c) / math.sqrt(P_star * (1 + (P_star - 1) * c))
+    assert lam == pytest.approx(expected, abs=1e-10)  # rounding only

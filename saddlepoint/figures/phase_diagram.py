@@ -94,7 +94,7 @@ def make(outdir, quick):
 
     outdir = Path(outdir)
     data = outdir / "phase_diagram_data"
-    n = 12 if quick else 28
+    n = 10 if quick else 28
     specs, axes = panel_problems()
     results = {}
     for panel, cases in specs.items():
@@ -122,7 +122,9 @@ def make(outdir, quick):
         else:
             for (label, pr, g), col in zip(cases, colors):
                 ax.contourf(X, Y, g["phase_code"], levels=[0.5, 1.5], colors=[col], alpha=0.15)
-                cs = ax.contour(X, Y, g["phase_code"], levels=[0.5], colors=[col], linewidths=2)
+                ax.contour(X, Y, g["phase_code"], levels=[0.5], colors=[col], linewidths=2)
+                if np.all(g["phase_code"] == 1):
+                    label += " (specialised on the whole grid)"
                 ax.plot([], [], color=col, label=label)
             ax.legend(fontsize=8, loc="upper right")
             ax.set_title(f"({panel[0]}) specialised region (shaded) and boundary", fontsize=9)
