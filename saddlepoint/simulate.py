@@ -31,7 +31,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from . import model, optim
-from ._validation import check_int, check_real
+from ._validation import check_int
 from .io import load_npz, metadata, save_npz, to_jsonable
 
 __all__ = [
@@ -45,10 +45,14 @@ __all__ = [
     "simulate_seed",
     "simulate",
     "load_simulation",
+    "extrapolate",
+    "theory_solution",
+    "finite_size_scaling",
+    "FSS_FIELDS",
 ]
 
 METHODS = ("em", "gd", "sgd", "gibbs")
-INITS = ("teacher", "merged", "random")
+INITS = ("specialized", "symmetric", "random")
 
 
 def match_students(m):
@@ -114,8 +118,8 @@ def integrated_autocorrelation_time(x, c=5.0):
 def initial_memories(init, teacher_memories, P, rng, noise=1e-3):
     """Starting memories for a student of size ``P``.
 
-    ``"teacher"``: student ``nu`` on teacher memory ``nu mod P_star`` (the specialised
-    phase); ``"merged"``: every student on the normalised centroid of the teacher memories
+    ``"specialized"``: student ``nu`` on teacher memory ``nu mod P_star`` (the specialised
+    phase); ``"symmetric"``: every student on the normalised centroid of the teacher memories
     (the symmetric phase); ``"random"``: uniform on the sphere. ``noise`` (relative size of
     an isotropic Gaussian kick) breaks exact ties between copies.
     """
@@ -125,26 +129,31 @@ def initial_memories(init, teacher_memories, P, rng, noise=1e-3):
     P_star, N = xi.shape
     if init == "random":
         W = rng.standard_normal((P, N))
-    elif init == "teacher":
+    elif init == "specialized":
         W = xi[np.arange(P) % P_star] + noise * rng.standard_normal((P, N)) / math.sqrt(N)
     else:
         c = xi.mean(axis=0)
         if np.linalg.norm(c) < 1e-12:
-            raise ValueError("init='merged' needs teacher memories with a non-zero centroid")
+            raise ValueError("init='symmetric' needs teacher memories with a non-zero centroid")
         c = c / np.linalg.norm(c)
         W = c[None, :] + noise * rng.standard_normal((P, N)) / math.sqrt(N)
     return W / np.linalg.norm(W, axis=1, keepdims=True)
 
 
-def theory_problem(problem, method):
+def theory_problem(problem, method, exact=None):
     """The Problem whose saddle point the simulation should reproduce.
 
     Gibbs samples the posterior at the problem's ``alpha``; the trained students (EM, GD,
-    SGD) sit at stationary points of the likelihood, i.e. ``alpha = inf``.
+    SGD) sit at stationary points of the likelihood, i.e. ``alpha = inf``, where the exact
+    finite-N population map (``exact=True``, THEORY 4 last paragraph) applies; it is used
+    by default when ``N >= P + 3`` (its domain). The remaining gap of a trained student is
+    then the finite-sample error ``O(N / M)`` only.
     """
     if method == "gibbs":
         return problem
-    return problem.replace(alpha=math.inf)
+    if exact is None:
+        exact = problem.N >= problem.P + 3
+    return problem.replace(alpha=math.inf, exact=bool(exact))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -288,7 +297,7 @@ def _resolve_M(problem, M):
     return max(1, int(round(problem.alpha * problem.N)))
 
 
-def simulate_seed(problem, seed, *, method="em", M=None, init="teacher", sweeps=400, burn_in=100,
+def simulate_seed(problem, seed, *, method="em", M=None, init="specialized", sweeps=400, burn_in=100,
                   max_epochs=2000, tol=1e-10, lr=None, batch_size=None, split=False, progress=False):
     """One seed of a simulation: teacher, data, student; returns a dict of measurements.
 
@@ -300,7 +309,7 @@ def simulate_seed(problem, seed, *, method="em", M=None, init="teacher", sweeps=
         Seeds the teacher, the data, the initial student and the training/sampling, in that
         order (one Generator), so a seed reproduces the whole run.
     method : {"em", "gd", "sgd", "gibbs"}
-    init : {"teacher", "merged", "random"}
+    init : {"specialized", "symmetric", "random"}
         See :func:`initial_memories`.
     sweeps, burn_in : int
         Gibbs chain length and discarded prefix.
@@ -360,7 +369,7 @@ def simulate_seed(problem, seed, *, method="em", M=None, init="teacher", sweeps=
     }
 
 
-def simulate(problem, *, method="em", seeds=4, seed=0, M=None, init="teacher", sweeps=400, burn_in=100,
+def simulate(problem, *, method="em", seeds=4, seed=0, M=None, init="specialized", sweeps=400, burn_in=100,
              max_epochs=2000, tol=1e-10, lr=None, batch_size=None, split=False, progress=True, save=None):
     """Run :func:`simulate_seed` for ``seeds`` consecutive seeds ``seed, seed+1, ...``.
 
@@ -409,3 +418,143 @@ def simulate(problem, *, method="em", seeds=4, seed=0, M=None, init="teacher", s
         if bar is not None:
             bar.close()
     return result()
+
+
+def extrapolate(N, values, stderr, power=1.0):
+    """Weighted least-squares fit ``v(N) = a + b N^-power`` and its extrapolation ``a``.
+
+    The disorder-averaged order parameters of the finite-N simulation approach their
+    ``N = inf`` values as ``1/N`` (``power = 1``): every correction comes from fluctuations
+    of the logits ``beta w.x`` (variance ``O(1/N)``) or of the vMF posterior (variance
+    ``O(1/N)`` per direction), and terms linear in a zero-mean fluctuation average out, so
+    the first correction is second order, ``O(1/N)`` (docs/simulator.md). The per-seed
+    scatter is ``O(N^-1/2)``, but that sets the error bars, not the bias.
+
+    Parameters
+    ----------
+    N : array (n,)
+    values, stderr : arrays (n, ...)
+        Means and standard errors at each N (entries fitted independently).
+    power : float
+
+    Returns
+    -------
+    dict
+        ``a``, ``a_err``, ``b``, ``b_err``, ``chi2`` (same trailing shape) and ``dof``.
+    """
+    N = np.asarray(N, dtype=float)
+    v = np.asarray(values, dtype=float)
+    e = np.asarray(stderr, dtype=float)
+    if N.ndim != 1 or N.size < 2 or v.shape[0] != N.size or e.shape != v.shape:
+        raise ValueError("extrapolate needs >= 2 values of N and values/stderr of shape (len(N), ...)")
+    if np.any(~np.isfinite(e)) or np.any(e <= 0):
+        raise ValueError("stderr must be finite and positive (run more than one seed)")
+    x = N ** -float(power)
+    flat_v = v.reshape(N.size, -1)
+    flat_e = e.reshape(N.size, -1)
+    out = {k: np.empty(flat_v.shape[1]) for k in ("a", "a_err", "b", "b_err", "chi2")}
+    A = np.column_stack([np.ones_like(x), x])
+    for j in range(flat_v.shape[1]):
+        w = 1.0 / flat_e[:, j]
+        coef, *_ = np.linalg.lstsq(A * w[:, None], flat_v[:, j] * w, rcond=None)
+        cov = np.linalg.inv((A * w[:, None] ** 2).T @ A)
+        resid = (flat_v[:, j] - A @ coef) * w
+        out["a"][j], out["b"][j] = coef
+        out["a_err"][j], out["b_err"][j] = np.sqrt(np.diag(cov))
+        out["chi2"][j] = float(resid @ resid)
+    shape = v.shape[1:]
+    res = {k: val.reshape(shape) for k, val in out.items()}
+    res["dof"] = int(N.size - 2)
+    return res
+
+
+def theory_solution(problem, method, init="specialized"):
+    """Saddle-point solution matching a simulation of ``problem`` (see :func:`theory_problem`).
+
+    Returns ``(solution, m_sorted)``, the rows of ``m`` in Hungarian order, or
+    ``(solution, None)`` when the solver did not converge (never silently used).
+    """
+    from .solvers import solve
+
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    tp = theory_problem(problem, method) if not math.isinf(problem.N) else (
+        problem if method == "gibbs" else problem.replace(alpha=math.inf))
+    sol = solve(tp, init="symmetric" if init == "symmetric" else "specialized")
+    if not sol.converged:
+        return sol, None
+    m = np.asarray(sol.m)
+    return sol, m[match_students(m)]
+
+
+FSS_FIELDS = ("N", "M", "K", "nu", "mu", "m_mean", "m_stderr", "theory_m", "gap_sigma", "tau_int_max", "seconds")
+
+
+def finite_size_scaling(problem, n_list, *, method="gibbs", seeds=8, seed=0, init="specialized", sweeps=1000,
+                        burn_in=200, max_epochs=2000, tol=1e-10, M_factor=None, power=1.0, csv_path=None,
+                        progress=True):
+    """Simulate ``problem`` at several N with ``beta* = b* N`` and extrapolate to N = inf.
+
+    For each N: ``M = round(alpha N)`` examples (or ``M_factor * N`` for trained students at
+    ``alpha = inf``), ``seeds`` seeds, the finite-N saddle point (``m* = A_N(beta*)``,
+    ``A_N(N |h|)``; exact population map for trained students) and the gap in standard
+    errors. Then the fit ``m(N) = a + b N^-power`` (:func:`extrapolate`) and the N = inf
+    theory. Rows go to ``csv_path`` after each N; an interrupt keeps the finished N.
+
+    Returns
+    -------
+    dict
+        ``N`` (list), ``m_mean``/``m_stderr``/``theory_m`` (n x P x P*), ``theory_inf``
+        (P x P*), ``fit`` (see :func:`extrapolate`), ``extrapolation_gap_sigma``
+        (``(a - theory_inf) / a_err``), ``interrupted``.
+    """
+    from .io import append_csv_rows
+
+    _check_problem(problem)
+    n_list = [check_int("n_list entry", n, 2) for n in n_list]
+    if not n_list:
+        raise ValueError("n_list must hold at least one N")
+    out = {"N": [], "M": [], "m_mean": [], "m_stderr": [], "theory_m": [], "interrupted": False,
+           "method": method, "problem": problem.describe()}
+    for N in n_list:
+        pN = problem.replace(N=N)
+        if math.isinf(pN.alpha):
+            if M_factor is None:
+                raise ValueError("alpha = inf: give M_factor (examples per dimension) for the simulation")
+            M = int(round(M_factor * N))
+        else:
+            M = None
+        res = simulate(pN, method=method, seeds=seeds, seed=seed, M=M, init=init, sweeps=sweeps, burn_in=burn_in,
+                       max_epochs=max_epochs, tol=tol, progress=progress)
+        if res.K < seeds:
+            out["interrupted"] = True
+            if res.K < 2:
+                break
+        _, tm = theory_solution(pN, method, init)
+        out["N"].append(N)
+        out["M"].append(res.M)
+        out["m_mean"].append(res.m_mean)
+        out["m_stderr"].append(res.m_stderr)
+        out["theory_m"].append(np.full(res.m_mean.shape, np.nan) if tm is None else tm)
+        if csv_path is not None:
+            rows = []
+            for nu in range(problem.P):
+                for mu in range(problem.P_star):
+                    t = out["theory_m"][-1][nu, mu]
+                    e = res.m_stderr[nu, mu]
+                    rows.append({"N": N, "M": res.M, "K": res.K, "nu": nu, "mu": mu, "m_mean": res.m_mean[nu, mu],
+                                 "m_stderr": e, "theory_m": t, "gap_sigma": (res.m_mean[nu, mu] - t) / e,
+                                 "tau_int_max": float(np.max(res.tau_int)), "seconds": float(np.sum(res.seconds))})
+            append_csv_rows(csv_path, rows, FSS_FIELDS)
+        if out["interrupted"]:
+            break
+    for key in ("m_mean", "m_stderr", "theory_m"):
+        out[key] = np.asarray(out[key])
+    _, tinf = theory_solution(problem.replace(N=math.inf), method, init)
+    out["theory_inf"] = tinf
+    if len(out["N"]) >= 2:
+        fit = extrapolate(out["N"], out["m_mean"], out["m_stderr"], power=power)
+        out["fit"] = fit
+        if tinf is not None:
+            out["extrapolation_gap_sigma"] = (fit["a"] - tinf) / fit["a_err"]
+    return out

@@ -1,0 +1,109 @@
+"""``saddlepoint compare``: theory against simulation, with finite-size scaling in N.
+
+Examples::
+
+    saddlepoint compare --n 100 --b-star 1 --beta 3 --alpha 10 --seeds 16
+    saddlepoint compare --b-star 1 --beta 3 --alpha 10 --n-list 50,100,200,400 --seeds 12 --plot fss.png
+    saddlepoint compare --b-star 1 --beta 3 --alpha inf --method em --m-factor 200 --n-list 20,40,80
+
+For each N of ``--n-list`` (``beta* = b* N``: the cluster regime of THEORY 4) the command
+simulates ``--seeds`` seeds, solves the finite-N saddle point for the same parameters and
+reports the gap in standard errors; with two or more N it fits ``m(N) = a + b/N`` (see
+docs/simulator.md for why ``1/N``) and compares the extrapolation ``a`` with the N = inf theory.
+Rows are appended to ``--csv`` after each N; Ctrl-C keeps the finished ones.
+"""
+
+import math
+
+import numpy as np
+
+from ._common import emit
+from ._problem_args import add_problem_arguments, problem_from_args
+from .simulate import add_simulation_arguments
+
+__all__ = ["register", "run"]
+
+
+def _int_list(text):
+    import argparse
+
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "compare",
+        help="theory vs finite-N simulation, with finite-size scaling over --n-list",
+        description="Run the saddle-point theory and the simulator for the same parameters, report "
+                    "the gap in standard errors and extrapolate the simulation to N = inf.",
+    )
+    add_problem_arguments(parser, alpha_default=5.0, n_default=100)
+    add_simulation_arguments(parser)
+    g = parser.add_argument_group("finite-size scaling")
+    g.add_argument("--n-list", type=_int_list, default=None, metavar="N1,N2,...",
+                   help="dimensions to simulate (default: --n only)")
+    g.add_argument("--m-factor", type=float, default=None,
+                   help="examples per dimension M/N when --alpha inf (trained students)")
+    g.add_argument("--power", type=float, default=1.0, help="fit a + b N^-power (default 1)")
+    g.add_argument("--csv", default=None, metavar="FILE", help="append per-N rows to this CSV")
+    g.add_argument("--plot", default=None, metavar="FILE", help="write the scaling plot (PNG)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--save", default=None, metavar="FILE", help="save the result (JSON)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _human(d):
+    lines = [f"problem: {d['problem']}  method: {d['method']}"]
+    for i, N in enumerate(d["N"]):
+        m, e, t = (np.asarray(d[k][i], dtype=float) for k in ("m_mean", "m_stderr", "theory_m"))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap = np.nanmax(np.abs((m - t) / e))
+        lines.append(f"N = {N} (M = {d['M'][i]}): max |sim - theory_N| = {np.nanmax(np.abs(m - t)):.4g} "
+                     f"= {gap:.2f} stderr")
+        for row, erow, trow in zip(m, e, t):
+            lines.append("    " + "  ".join(f"{v: .5f}+-{s:.5f} (th {w: .5f})" for v, s, w in zip(row, erow, trow)))
+    if d.get("fit") is not None:
+        a, ae = np.asarray(d["fit"]["a"]), np.asarray(d["fit"]["a_err"])
+        lines.append(f"extrapolation a + b/N^{d['power']:g} (chi2 per entry, dof {d['fit']['dof']}): "
+                     + ", ".join(f"{c:.2f}" for c in np.ravel(d["fit"]["chi2"])))
+        tinf = d.get("theory_inf")
+        for nu in range(a.shape[0]):
+            lines.append("    " + "  ".join(
+                f"{a[nu, mu]: .5f}+-{ae[nu, mu]:.5f}" + ("" if tinf is None else f" (N=inf {tinf[nu][mu]: .5f})")
+                for mu in range(a.shape[1])))
+        if d.get("extrapolation_gap_sigma") is not None:
+            lines.append(f"max |a - theory_inf| = {np.nanmax(np.abs(d['extrapolation_gap_sigma'])):.2f} stderr")
+    if d.get("interrupted"):
+        lines.append("(interrupted: finished N only)")
+    return "\n".join(lines)
+
+
+def run(args):
+    from ..io import save_json
+    from ..simulate import finite_size_scaling
+
+    problem = problem_from_args(args)
+    if math.isinf(problem.N):
+        raise ValueError("--n must be finite (it sets the first N; use --n-list for several)")
+    n_list = args.n_list or [int(problem.N)]
+    if any(n < 2 for n in n_list):
+        raise ValueError("--n-list entries must be >= 2")
+    if args.m_samples is not None:
+        raise ValueError("compare scales M with N: use --alpha (or --m-factor with --alpha inf), not --m-samples")
+    d = finite_size_scaling(problem, n_list, method=args.method, seeds=args.seeds, seed=args.seed, init=args.init,
+                            sweeps=args.sweeps, burn_in=args.burn_in, max_epochs=args.max_epochs, tol=args.tol,
+                            M_factor=args.m_factor, power=args.power, csv_path=args.csv,
+                            progress=not args.no_progress)
+    d["power"] = args.power
+    if args.plot and len(d["N"]) >= 1:
+        from ..figures.finite_size import plot_finite_size
+
+        plot_finite_size(d, args.plot, title=problem.describe().split(" N=")[0])
+    if args.save:
+        save_json(args.save, d)
+    emit(d, args.json, _human)
+    return 130 if d.get("interrupted") else 0
