@@ -38,7 +38,7 @@ from scipy import optimize
 from scipy.sparse.linalg import LinearOperator, eigs
 
 from . import __version__
-from ._validation import check_int, check_real
+from ._validation import check_int, check_real, check_rng
 from .model import (
     _log_table,
     default_batch_size,
@@ -367,6 +367,8 @@ def data_split(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0,
                p_update="sinkhorn", k=1, rng=0):
     """Split spectrum of every memory of a DAM on a data set (THEORY 6-7).
 
+    ``rng`` (Generator or int seed) draws the Lanczos/Arnoldi starting vectors.
+
     Returns
     -------
     list of dict, one per memory: ``lambda_split`` (top eigenvalue of ``J_-``, by Lanczos),
@@ -387,7 +389,8 @@ def data_split(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0,
             if n <= 60:
                 ev = np.linalg.eigvals(dense(A))
             else:
-                ev = eigs(A, k=1, which="LR", v0=np.ones(n), tol=1e-10, return_eigenvectors=False)
+                v0 = check_rng(rng).standard_normal(n)
+                ev = eigs(A, k=1, which="LR", v0=v0, tol=1e-10, return_eigenvectors=False)
             rec["lambda_full"] = float(np.max(ev.real))
         else:
             rec["lambda_full"] = rec["lambda_split"]

@@ -135,6 +135,30 @@ def test_wide_spectrum_is_narrow_plus_antisymmetric_blocks(supervised_data, pu):
     np.testing.assert_allclose(ew.imag, ec.imag, atol=1e-7)
 
 
+def test_arnoldi_on_wide_operator_finds_the_split_mode():
+    """Matrix-free: Arnoldi (scipy eigs) on the FD Jacobian of the wide map (N = 30, never a
+    dense wide matrix) finds max(narrow spectrum, lambda_split of each memory)."""
+    from scipy.sparse.linalg import eigs
+
+    rng = np.random.default_rng(9)
+    T = random_teacher(30, 2, 30.0, rng)
+    X, _, _ = T.sample(800, rng)
+    beta = 40.0
+    W0 = np.vstack([T.memories.sum(axis=0)] * 1)
+    W0 /= np.linalg.norm(W0, axis=1, keepdims=True)
+    W, p = _fixed_point(X, W0, beta, np.ones(1), np.ones((1, 1)), None, learn_p=False)
+    lam = H.data_split(X, W, beta, np.ones(1), p)[0]["lambda_split"]
+    assert lam > 1.0  # the merged memory is a saddle at this beta
+    dup = H.duplication_residual(X, W, beta, np.ones(1), p, learn_p=False)
+    op = H.wide_jacobian_operator(X, dup["W2"], beta, dup["pi2"], dup["p2"], learn_p=False)
+    v0 = np.random.default_rng(0).standard_normal(op.shape[0])
+    ev = eigs(op, k=1, which="LR", v0=v0, tol=1e-9, return_eigenvectors=False)
+    narrow = H.wide_jacobian_operator(X, W, beta, np.ones(1), p, learn_p=False)
+    ev_n = np.linalg.eigvals(H.dense(narrow))
+    # FD JVPs (1e-9) and ARPACK tolerance 1e-9
+    np.testing.assert_allclose(ev.real.max(), max(lam, ev_n.real.max()), rtol=1e-6)
+
+
 @pytest.mark.parametrize("pu", ["sinkhorn", "mstep"])
 def test_antisymmetric_block_analytic_equals_finite_differences(supervised_data, pu):
     X, y, beta, pi, fps = supervised_data
