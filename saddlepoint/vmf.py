@@ -176,7 +176,12 @@ def _wood_t_numpy(N, kappas, gen):
     K = kappas.shape[0]
     nm1 = N - 1.0
     half = 0.5 * nm1
-    b = nm1 / (2.0 * kappas + np.sqrt(4.0 * kappas * kappas + nm1 * nm1))
+    b = np.empty(K)
+    small = kappas <= nm1
+    ks = kappas[small]
+    b[small] = nm1 / (2.0 * ks + np.hypot(2.0 * ks, nm1))
+    r = (0.5 * nm1) / kappas[~small]  # the same value, without overflow at huge kappa
+    b[~small] = r / (1.0 + np.hypot(1.0, r))
     x0 = (1.0 - b) / (1.0 + b)
     one_minus_x0 = 2.0 * b / (1.0 + b)
     log_one_minus_x0_sq = np.log(4.0 * b) - 2.0 * np.log1p(b)

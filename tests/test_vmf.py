@@ -82,6 +82,22 @@ def test_t_extreme_parameters(N, kappa, rng):
     _assert_mean(s2, exact, np.std(s2) / math.sqrt(n), f"E[1-t^2] N={N} kappa={kappa}")
 
 
+@pytest.mark.parametrize("N", [2, 3, 50])
+@pytest.mark.parametrize("kappa", [1e12, 1e300, 1.7e308])
+def test_t_huge_kappa_gamma_limit(N, kappa, rng):
+    """kappa >> N: 1 - t^2 ~ 2 (1 - t) and the density of u = kappa (1 - t) tends to
+    u^{(N-3)/2} e^{-u}, so kappa s^2 / 2 ~ Gamma((N-1)/2, 1) up to O(N/kappa) corrections
+    (far below the SE). Exercises the stabilised constants where 4 kappa^2 would overflow."""
+    n = 20_000
+    for f in (vmf.sample_t, vmf.sample_t_numpy):
+        t, s = f(N, kappa, n, rng, return_s=True)
+        u = kappa * s**2 / 2
+        shape = (N - 1) / 2
+        assert np.all(np.isfinite(u))
+        _assert_mean(u, shape, math.sqrt(shape / n), f"{f.__name__} N={N} kappa={kappa}")
+        assert stats.kstest(u, stats.gamma(shape).cdf).pvalue > P_MIN
+
+
 # --------------------------------------------------------------------- full vectors
 def _orthonormal_complement(w, k, rng):
     """k orthonormal unit vectors orthogonal to w (QR of [w, gaussians])."""

@@ -33,11 +33,17 @@ def wood_constants(N, kappa):
     """Constants of Wood's (1994) envelope for ``t = w.x`` on S^{N-1}.
 
     Returns ``(b, x0, one_minus_x0, log_one_minus_x0_sq)`` with the cancellation-free
-    ``b = (N-1) / (2 kappa + sqrt(4 kappa^2 + (N-1)^2))``, ``x0 = (1-b)/(1+b)``,
+    ``b = (N-1) / (2 kappa + sqrt(4 kappa^2 + (N-1)^2))`` (for ``kappa > N - 1`` evaluated as
+    ``r / (1 + sqrt(1 + r^2))``, ``r = (N-1) / (2 kappa)``, which cannot overflow), ``x0 = (1-b)/(1+b)``,
     ``1 - x0 = 2b/(1+b)`` and ``1 - x0^2 = 4b/(1+b)^2``.
     """
     nm1 = N - 1.0
-    b = nm1 / (2.0 * kappa + math.sqrt(4.0 * kappa * kappa + nm1 * nm1))
+    if kappa <= nm1:
+        b = nm1 / (2.0 * kappa + math.hypot(2.0 * kappa, nm1))
+    else:
+        # same value divided through by 2 kappa: finite for every finite kappa
+        r = (0.5 * nm1) / kappa
+        b = r / (1.0 + math.hypot(1.0, r))
     x0 = (1.0 - b) / (1.0 + b)
     one_minus_x0 = 2.0 * b / (1.0 + b)
     log_one_minus_x0_sq = math.log(4.0 * b) - 2.0 * math.log1p(b)
