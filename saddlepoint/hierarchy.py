@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 from scipy.sparse.linalg import LinearOperator, eigs
+from scipy.special import logsumexp
 
 from . import __version__
 from ._validation import check_int, check_real, check_rng
@@ -51,6 +52,7 @@ from .model import (
 
 __all__ = [
     "duplication_residual",
+    "MemoryMoments",
     "memory_moments",
     "antisymmetric_operator",
     "antisymmetric_hessian",
@@ -99,7 +101,7 @@ def duplication_residual(X, W, beta, pi=None, p=None, y=None, which=None, learn_
 
 
 @dataclass
-class _Moments:
+class MemoryMoments:
     """Moments of one memory's responsibility, in some coordinates of dimension ``n``.
 
     ``S_matvec(d) = E[r_nu x (x.d)]`` (any ``d``), ``g = E[r_nu x]``, ``E_y[y] = E[r_nu 1{y}
@@ -127,7 +129,7 @@ class _Moments:
 def memory_moments(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_size=None):
     """Responsibility moments of memory ``nu`` on a data set, with a matrix-free ``S``.
 
-    Returns a ``_Moments`` record (see its docstring); ``S_matvec`` costs ``O(M N)`` per
+    Returns a :class:`MemoryMoments` record; ``S_matvec`` costs ``O(M N)`` per
     product. Logits use ``b = varsigma beta`` as in :mod:`saddlepoint.model`.
     """
     X, y, params = validate(X, W, beta, pi, p, y)
@@ -136,8 +138,6 @@ def memory_moments(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_
     M, N = X.shape
     bs = default_batch_size(M, params.P, N) if batch_size is None else check_int("batch_size", batch_size, 1)
     table = _log_table(params)
-    from scipy.special import logsumexp
-
     r = np.empty(M)
     for start in range(0, M, bs):
         xb, yb = X[start:start + bs], y[start:start + bs]
@@ -159,7 +159,7 @@ def memory_moments(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_
             out += xb.T @ (r[start:start + bs] * (xb @ d))
         return out / M
 
-    return _Moments(w=params.W[nu].copy(), g=g, E_y=E_y, T=T, p=params.p[nu].copy(), beta=b,
+    return MemoryMoments(w=params.W[nu].copy(), g=g, E_y=E_y, T=T, p=params.p[nu].copy(), beta=b,
                     S_matvec=S_matvec)
 
 
@@ -495,7 +495,6 @@ def population_moments(problem, m, p=None, Q=None, n_t=32, n_h=None, n_q=12):
                 "T": Ty, "N_perp": N_perp}
     # ---- exact finite-N population (THEORY 4, last paragraph)
     from .equations.population import _default_hermite, _hermite_rule, angle_rule, chi2_rule
-    from scipy.special import logsumexp
 
     if Q is None:
         raise ValueError("the exact population needs the student Gram Q")
@@ -593,7 +592,7 @@ def _split_from_moments(mom, nu, beta, p_nu, learn_p, p_update, N):
     lam_split = max(lam_span, lam_iso)
     lam_full = lam_split
     if learn_p:
-        mo = _Moments(w=w, g=g, E_y=mom["E_y"][nu], T=mom["T"][nu], p=np.asarray(p_nu, dtype=float),
+        mo = MemoryMoments(w=w, g=g, E_y=mom["E_y"][nu], T=mom["T"][nu], p=np.asarray(p_nu, dtype=float),
                       beta=beta, S_matvec=lambda d: mom["S"][nu] @ d)
         n = D + mo.p.size
         A = np.column_stack([_block_matvec(mo, e, True, p_update) for e in np.eye(n)])

@@ -31,7 +31,6 @@ The module also gives the logit noise ``upsilon`` of THEORY 5 and the probit fac
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 from scipy import optimize
@@ -393,8 +392,17 @@ class WithinSolution:
         return np.linalg.norm(self.c[:, None, :] - self.c[None, :, :], axis=2)
 
     def to_dict(self):
+        """Plain-JSON dictionary (inverse: :meth:`from_dict`)."""
         d = dataclasses.asdict(self)
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d):
+        """Rebuild a solution written by :meth:`to_dict` (validated again)."""
+        d = dict(d)
+        for key in ("c", "pi", "eigenvalues", "split"):
+            d[key] = np.asarray(d[key], dtype=float)
+        return cls(**d)
 
 
 def solve_within(P, tau, dim=None, c0=None, pi=None, tol=1e-10, max_iter=200, method="auto",

@@ -254,3 +254,13 @@ def test_cli_within_json(capsys):
     assert "--dim" in capsys.readouterr().err
     assert main(["within", "--p", "3", "--tau", "-1"]) == 2
     assert "--tau" in capsys.readouterr().err
+
+
+def test_solution_json_round_trip(tmp_path):
+    from saddlepoint.io import load_json, save_json
+
+    s = W.solve_within(3, 1.8, 2)
+    save_json(tmp_path / "s.json", s.to_dict())
+    back = W.WithinSolution.from_dict(load_json(tmp_path / "s.json"))
+    np.testing.assert_array_equal(back.c, s.c)  # JSON floats round-trip exactly
+    assert back.stable == s.stable and back.free_energy == s.free_energy and back.version == s.version
