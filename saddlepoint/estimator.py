@@ -574,6 +574,35 @@ class DAM(ClassifierMixin, BaseEstimator):
             return dead_memories(Xu, self.W_, self.b_, self.pi_, self.p_, y_enc, thr)[0]
         return dead_memories(Xu, self.W_, self.b_, self.pi_, None, None, thr)[0]
 
+    def evaluate(self, X_train, y_train, X_test, y_test):
+        """The measurements of a trained DAM (issue 6), as a dict.
+
+        ``test_accuracy``: accuracy of ``argmax_y P(y | x)`` on the test set;
+        ``nn_accuracy``: accuracy of the class of the nearest memory; ``dead_memories``:
+        count of dead memories on the training set (:func:`dead_memories`). For an
+        unsupervised DAM the class weights are read out from the training labels
+        (:func:`label_readout`) first.
+        """
+        self._check_fitted()
+        Xu, Xt = self._transform(X_train), self._transform(X_test)
+        if self.supervised_:
+            lab_classes = self.classes_
+            p = self.p_
+        else:
+            lab_classes, y_enc = self._encode_y(y_train, Xu.shape[0])
+            p = label_readout(Xu, y_enc, self.W_, self.b_, self.pi_, len(lab_classes))
+        yt = np.searchsorted(lab_classes, np.asarray(y_test))
+        ok = (yt < len(lab_classes)) & (lab_classes[np.minimum(yt, len(lab_classes) - 1)] == np.asarray(y_test))
+        proba = class_probabilities(Xt, self.W_, self.b_, self.pi_, p)
+        acc = float(np.mean(ok & (np.argmax(proba, axis=1) == yt)))
+        nn = float(np.mean(ok & (memory_classes(p)[np.argmax(Xt @ self.W_.T, axis=1)] == yt)))
+        if self.supervised_:
+            y_enc = np.searchsorted(self.classes_, np.asarray(y_train))
+            dead = dead_memories(Xu, self.W_, self.b_, self.pi_, self.p_, y_enc, self._resolved()["dead_threshold"])[0]
+        else:
+            dead = dead_memories(Xu, self.W_, self.b_, self.pi_, None, None, self._resolved()["dead_threshold"])[0]
+        return {"test_accuracy": acc, "nn_accuracy": nn, "dead_memories": int(dead.sum())}
+
     def save(self, path):
         """Save the fitted model (``W``, ``p``, ``pi``, classes, mean) to ``path`` (.npz + JSON)."""
         self._check_fitted()

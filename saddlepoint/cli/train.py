@@ -1,0 +1,98 @@
+"""``saddlepoint train``: train a DAM on real data (digits, IDX directory, npz), optionally grown
+by splitting steepest descent; saves the model (npz + JSON), the memories as an image grid
+(PNG) and a JSON report with the measurements."""
+
+from pathlib import Path
+
+from ._common import emit, positive_float
+
+__all__ = ["register", "run"]
+
+
+def register(sub):
+    p = sub.add_parser("train", help="train a DAM on data (EM / gradient / SGD, optional growth by splitting)")
+    p.add_argument("--data", default="digits", help="'digits' (default), 'idx:DIR' or 'npz:FILE'")
+    p.add_argument("--p", type=int, default=40, help="memories P (the initial P0 with --grow; default 40)")
+    p.add_argument("--beta", type=positive_float, default=10.0, help="inverse temperature (default 10)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--varsigma", type=positive_float, default=None, help="effective-loss factor in (0, 1]")
+    g.add_argument("--upsilon", type=float, default=None, help="logit-noise variance: varsigma = (1 + pi upsilon/4)^-1/2")
+    p.add_argument("--method", choices=["em", "gd", "sgd"], default="em")
+    p.add_argument("--init", choices=["kmeans++", "random"], default="kmeans++")
+    p.add_argument("--grow", choices=["splitting"], default=None, help="grow by splitting steepest descent")
+    p.add_argument("--p-max", type=int, default=None, help="final number of memories with --grow")
+    p.add_argument("--split", choices=["all", "saddles"], default="all",
+                   help="with --grow: duplicate every memory or only saddles (lambda > 1)")
+    p.add_argument("--eps", type=positive_float, default=0.05, help="split displacement (default 0.05)")
+    p.add_argument("--unsupervised", action="store_true", help="ignore labels while training (C = 1)")
+    p.add_argument("--no-center", action="store_true", help="do not subtract the training mean")
+    p.add_argument("--max-epochs", type=int, default=200)
+    p.add_argument("--tol", type=float, default=1e-6, help="stop when max |dW| per epoch <= tol")
+    p.add_argument("--ll-tol", type=float, default=1e-7, help="stop on relative log-likelihood change (default 1e-7)")
+    p.add_argument("--lr", type=float, default=None, help="step size for gd/sgd")
+    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size for sgd")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="test share when the data has no test set")
+    p.add_argument("--max-train", type=int, default=None, help="stratified subset of the training set")
+    p.add_argument("--max-test", type=int, default=None, help="stratified subset of the test set")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation and SGD")
+    p.add_argument("--checkpoint", default=None, help="checkpoint .npz (resumes if it exists; not with --grow)")
+    p.add_argument("--out", default="train_out", help="output directory (default train_out)")
+    p.add_argument("--progress", action="store_true", help="progress bars")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from .. import data, io
+    from ..estimator import DAM
+    from ..figures.training import plot_growth, plot_memory_grid
+
+    if args.grow and args.p_max is None:
+        raise ValueError("--p-max is required with --grow splitting")
+    if args.p_max is not None and not args.grow:
+        raise ValueError("--p-max needs --grow splitting")
+    if args.grow and args.checkpoint:
+        raise ValueError("--checkpoint is not supported with --grow (each stage is logged instead)")
+    out = Path(args.out)
+    ds = data.load_dataset(args.data)
+    split = data.train_test(ds, test_fraction=args.test_fraction, seed=args.seed, center=False,
+                            max_train=args.max_train, max_test=args.max_test)
+    # Preprocessing: rows scaled to unit norm here; the estimator then subtracts the training
+    # mean (unless --no-center) and projects back onto the sphere.
+    dam = DAM(n_memories=args.p, beta=args.beta, varsigma=1.0 if args.varsigma is None else args.varsigma,
+              upsilon=args.upsilon, method=args.method, init=args.init, center=not args.no_center,
+              max_epochs=args.max_epochs, tol=args.tol, ll_tol=args.ll_tol, lr=args.lr,
+              batch_size=args.batch_size, random_state=args.seed, progress=args.progress)
+    y_fit = None if args.unsupervised else split.y_train
+    report = {"data": args.data, "P": args.p, "beta": args.beta}
+    if args.grow:
+        from ..growth import grow
+
+        res = grow(dam, split.X_train, y_fit, P_max=args.p_max, eps=args.eps, which=args.split,
+                   X_test=split.X_test, y_test=split.y_test, labels=split.y_train, progress=args.progress,
+                   out=out, name="growth")
+        report.update(P=args.p_max, P0=args.p, stages=len(res.stages))
+        plot_growth(res.stages, out / "growth.png", title=f"splitting on {args.data}")
+    else:
+        dam.fit(split.X_train, y_fit, checkpoint=args.checkpoint)
+    meas = dam.evaluate(split.X_train, split.y_train, split.X_test, split.y_test)
+    report.update(meas)
+    report.update(varsigma=dam.varsigma_, method=args.method, supervised=not args.unsupervised,
+                  epochs=int(dam.n_epochs_), seconds=float(dam.fit_seconds_), converged=bool(dam.converged_),
+                  M_train=int(split.X_train.shape[0]), M_test=int(split.X_test.shape[0]), N=int(ds.N))
+    model_path = dam.save(out / "model.npz")
+    labels = dam.memory_classes() if dam.supervised_ else None
+    offset = scale = None
+    if dam.mean_ is not None:
+        import numpy as np
+
+        offset = dam.mean_
+        scale = float(np.median(np.linalg.norm(split.X_train - dam.mean_, axis=1)))
+    png = plot_memory_grid(dam.W_, out / "memories.png", ds.image_shape, offset=offset, scale=scale or 1.0,
+                           labels=None if labels is None else ds.classes[labels],
+                           title=f"{args.data}: P={dam.W_.shape[0]}, beta={args.beta}, "
+                                 f"test acc {meas['test_accuracy']:.3f}")
+    report.update(model=str(model_path), memories_png=str(png))
+    io.save_json(out / "report.json", io.metadata(**{k: v for k, v in vars(args).items() if k != "func"}) | {"result": report})
+    emit(report, args.json)
+    return 0

@@ -1,0 +1,288 @@
+"""Two studies of DAM training on the 8x8 digits (issue 6), resumable, saved as CSV + JSON + figure.
+
+``accuracy_study``
+    Test accuracy of ``P(y | x)`` (and nearest-memory accuracy, dead memories, epochs,
+    seconds) for ``beta`` in {6, 10, 14, 18}, with the plain likelihood (``varsigma = 1``)
+    and the effective loss ``varsigma = 0.25`` (THEORY 2), over several seeds (each seed
+    draws its own stratified train/test split and initialisation).
+``cost_study``
+    Training cost against the final width ``P_max`` in {16, ..., 1024}: full-width training
+    from random initialisation (memories on random training examples) against growth by
+    splitting steepest descent from ``P0 = 8`` (THEORY 7), at matched accuracy.
+
+    *Matched accuracy.* For each ``P_max`` let ``A_split`` be the test accuracy at the end of
+    the splitting stage with ``P = P_max`` memories and ``A_full`` the final test accuracy of
+    full-width training. The target is ``A* = min(A_split, A_full) - delta`` (``delta =
+    0.005``). The cost of a method is its cumulative cost up to the first epoch at which its
+    test accuracy (evaluated after every epoch, evaluation time excluded) reaches ``A*``
+    while it has ``P_max`` memories: for splitting, every earlier stage and every split
+    eigenproblem counts, plus the epochs of the ``P_max`` stage up to that point. Costs
+    are reported in epochs (passes over the data, whatever their width) and in seconds
+    (training plus, for splitting, the Lanczos split eigenproblems).
+
+    By default the cost study is unsupervised (``C = 1``, the setting of THEORY 6-7 where
+    the split acts on the memories only); its accuracy reads class weights out from the
+    training labels (:func:`saddlepoint.estimator.label_readout`).
+"""
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import data, io
+from .estimator import DAM
+from .growth import TRACE_FIELDS, grow
+
+__all__ = [
+    "ACCURACY_FIELDS",
+    "COST_FIELDS",
+    "accuracy_study",
+    "cost_study",
+    "matched_cost",
+    "plot_accuracy_study",
+    "plot_cost_study",
+]
+
+ACCURACY_FIELDS = ["beta", "varsigma", "seed", "P", "test_accuracy", "test_accuracy_bare", "nn_accuracy",
+                   "dead_memories", "epochs", "seconds", "converged", "log_likelihood"]
+COST_FIELDS = ["P_max", "target_accuracy", "split_final_accuracy", "full_final_accuracy", "split_epochs",
+               "split_seconds", "full_epochs", "full_seconds", "split_total_epochs", "split_total_seconds",
+               "full_total_epochs", "full_total_seconds", "split_reached", "full_reached"]
+
+
+def _single_thread():
+    from .optim import blas_threads
+
+    return blas_threads(1, 1, 1, threads=1)
+
+
+def _done_keys(csv_path, keys):
+    if not Path(csv_path).is_file():
+        return set()
+    return {tuple(float(r[k]) for k in keys) for r in io.read_csv_rows(csv_path)}
+
+
+def accuracy_study(out, betas=(6, 10, 14, 18), varsigmas=(1.0, 0.25), seeds=(0, 1, 2), P=40, max_epochs=80,
+                   ll_tol=1e-6, progress=True):
+    """Accuracy of DAMs on digits against ``beta`` and ``varsigma`` over seeds (resumable).
+
+    Rows already in ``out/accuracy.csv`` are skipped. ``test_accuracy`` predicts with the
+    trained logits ``varsigma beta`` (the effective model); ``test_accuracy_bare`` with
+    ``beta`` (THEORY 1's classifier with the same memories and class weights).
+
+    Returns
+    -------
+    dict
+        The summary (mean and standard error over seeds per ``(beta, varsigma)``), also
+        written to ``out/accuracy.json``; the figure is ``out/accuracy.png``.
+    """
+    from .estimator import class_probabilities
+
+    out = Path(out)
+    csv_path = out / "accuracy.csv"
+    done = _done_keys(csv_path, ["beta", "varsigma", "seed"])
+    ds = data.load_dataset("digits")
+    jobs = [(b, v, s) for s in seeds for b in betas for v in varsigmas if (float(b), float(v), float(s)) not in done]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="accuracy study")
+    with _single_thread():
+        for beta, vs, seed in jobs:
+            split = data.train_test(ds, seed=int(seed))
+            dam = DAM(n_memories=P, beta=beta, varsigma=vs, center=True, max_epochs=max_epochs, ll_tol=ll_tol,
+                      tol=1e-6, random_state=int(seed))
+            dam.fit(split.X_train, split.y_train)
+            meas = dam.evaluate(split.X_train, split.y_train, split.X_test, split.y_test)
+            Xt = dam._transform(split.X_test)
+            bare = class_probabilities(Xt, dam.W_, float(beta), dam.pi_, dam.p_)
+            row = dict(beta=beta, varsigma=vs, seed=seed, P=P, test_accuracy=meas["test_accuracy"],
+                       test_accuracy_bare=float(np.mean(dam.classes_[np.argmax(bare, axis=1)] == split.y_test)),
+                       nn_accuracy=meas["nn_accuracy"], dead_memories=meas["dead_memories"], epochs=dam.n_epochs_,
+                       seconds=dam.fit_seconds_, converged=dam.converged_,
+                       log_likelihood=float(dam.history_[-1]) if len(dam.history_) else math.nan)
+            io.append_csv_rows(csv_path, [row], ACCURACY_FIELDS)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(beta=beta, varsigma=vs, acc=f"{row['test_accuracy']:.3f}")
+    if bar is not None:
+        bar.close()
+    rows = io.read_csv_rows(csv_path)
+    summary = []
+    for beta in betas:
+        for vs in varsigmas:
+            sel = [r for r in rows if r["beta"] == float(beta) and r["varsigma"] == float(vs)]
+            if not sel:
+                continue
+            entry = {"beta": beta, "varsigma": vs, "n_seeds": len(sel)}
+            for key in ("test_accuracy", "test_accuracy_bare", "nn_accuracy", "dead_memories", "epochs", "seconds"):
+                vals = np.array([r[key] for r in sel], dtype=float)
+                entry[key] = float(vals.mean())
+                entry[key + "_se"] = float(vals.std(ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan
+            summary.append(entry)
+    doc = io.metadata(study="accuracy", betas=list(betas), varsigmas=list(varsigmas), seeds=list(seeds), P=P,
+                      max_epochs=max_epochs, ll_tol=ll_tol, data="digits")
+    doc["summary"] = summary
+    io.save_json(out / "accuracy.json", doc)
+    plot_accuracy_study(summary, out / "accuracy.png")
+    return doc
+
+
+def matched_cost(trace, P_max, target):
+    """First trace row with ``P == P_max`` and ``test_accuracy >= target`` (None if never)."""
+    for row in trace:
+        if int(row["P"]) == int(P_max) and float(row["test_accuracy"]) >= target:
+            return row
+    return None
+
+
+def _load_trace(path):
+    return [dict(r) for r in io.read_csv_rows(path)] if Path(path).is_file() else []
+
+
+def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.0, seed=0, supervised=False,
+               max_epochs=100, tol=1e-5, ll_tol=1e-6, eps=0.05, delta=0.005, progress=True):
+    """Training cost against ``P_max``: full width from random init vs splitting (resumable).
+
+    See the module docstring for the definition of matched accuracy. The splitting run (one
+    growth from ``P0`` to ``max(P_max_list)``, whose stages pass through every ``P_max`` of
+    the list when they are ``P0`` times powers of two) is saved as ``out/split_*``; each
+    full-width run appends a row to ``out/cost.csv``, and rows already there are skipped.
+
+    Returns
+    -------
+    dict
+        Written to ``out/cost.json``, with the figure ``out/cost.png``.
+    """
+    out = Path(out)
+    P_max_list = sorted(int(p) for p in P_max_list)
+    ds = data.load_dataset("digits")
+    split = data.train_test(ds, seed=seed)
+    y_fit = split.y_train if supervised else None
+
+    def dam(P, init):
+        return DAM(n_memories=P, beta=beta, center=True, init=init, max_epochs=max_epochs, tol=tol, ll_tol=ll_tol,
+                   random_state=seed)
+
+    with _single_thread():
+        stages_csv, trace_csv = out / "split_stages.csv", out / "split_trace.csv"
+        meta_path = out / "split.json"
+        if not (meta_path.is_file() and trace_csv.is_file()
+                and io.load_json(meta_path)["parameters"].get("P_max") == max(P_max_list)):
+            if progress:
+                print(f"[cost] splitting {P0} -> {max(P_max_list)}", flush=True)
+            grow(dam(P0, "random"), split.X_train, y_fit, P_max=max(P_max_list), eps=eps, X_test=split.X_test,
+                 y_test=split.y_test, labels=split.y_train, track=True, out=out, name="split", progress=progress)
+        stages = io.read_csv_rows(stages_csv)
+        trace = _load_trace(trace_csv)
+        csv_path = out / "cost.csv"
+        done = _done_keys(csv_path, ["P_max"])
+        for P_max in P_max_list:
+            if (float(P_max),) in done:
+                continue
+            stage = [s for s in stages if int(s["P"]) == P_max]
+            if not stage:
+                raise ValueError(f"P_max_list: {P_max} is not a stage of growth from P0 = {P0} by doubling")
+            stage = stage[0]
+            if progress:
+                print(f"[cost] full width P = {P_max}", flush=True)
+            t0 = time.perf_counter()
+            res = grow(dam(P_max, "random"), split.X_train, y_fit, P_max=P_max, X_test=split.X_test,
+                       y_test=split.y_test, labels=split.y_train, track=True)
+            full_trace = list(res.trace)
+            io.append_csv_rows(out / f"full_{P_max}_trace.csv", full_trace, TRACE_FIELDS)
+            A_split, A_full = float(stage["test_accuracy"]), float(res.stages[-1]["test_accuracy"])
+            target = min(A_split, A_full) - delta
+            hit_s, hit_f = matched_cost(trace, P_max, target), matched_cost(full_trace, P_max, target)
+            row = dict(P_max=P_max, target_accuracy=target, split_final_accuracy=A_split, full_final_accuracy=A_full,
+                       split_epochs=hit_s["cum_epochs"] if hit_s else math.nan,
+                       split_seconds=hit_s["cum_seconds"] if hit_s else math.nan,
+                       full_epochs=hit_f["cum_epochs"] if hit_f else math.nan,
+                       full_seconds=hit_f["cum_seconds"] if hit_f else math.nan,
+                       split_total_epochs=float(stage["cum_epochs"]),
+                       split_total_seconds=float(stage["cum_seconds"]) - float(stage["split_seconds"]),
+                       full_total_epochs=res.total_epochs, full_total_seconds=res.total_seconds,
+                       split_reached=hit_s is not None, full_reached=hit_f is not None)
+            io.append_csv_rows(csv_path, [row], COST_FIELDS)
+            if progress:
+                print(f"[cost] P_max={P_max}: target {target:.4f}; splitting {row['split_epochs']} epochs "
+                      f"{row['split_seconds']:.2f}s, full {row['full_epochs']} epochs {row['full_seconds']:.2f}s "
+                      f"({time.perf_counter() - t0:.1f}s)", flush=True)
+    rows = io.read_csv_rows(out / "cost.csv")
+    rows = [r for r in rows if int(r["P_max"]) in P_max_list]
+    doc = io.metadata(study="cost", P_max_list=P_max_list, P0=P0, beta=beta, seed=seed, supervised=supervised,
+                      max_epochs=max_epochs, tol=tol, ll_tol=ll_tol, eps=eps, delta=delta, data="digits")
+    doc["rows"] = rows
+    doc["split_stages"] = stages
+    doc["fits"] = _log_fits(rows)
+    io.save_json(out / "cost.json", doc)
+    plot_cost_study(rows, stages, out / "cost.png")
+    return doc
+
+
+def _log_fits(rows):
+    """Least-squares slopes of cost against log2(P_max) and against P_max (both methods)."""
+    fits = {}
+    P = np.array([r["P_max"] for r in rows], float)
+    for key in ("split_epochs", "full_epochs", "split_seconds", "full_seconds"):
+        c = np.array([r[key] for r in rows], float)
+        ok = np.isfinite(c)
+        if ok.sum() >= 2:
+            fits[key] = {"per_doubling": float(np.polyfit(np.log2(P[ok]), c[ok], 1)[0]),
+                         "per_memory": float(np.polyfit(P[ok], c[ok], 1)[0])}
+    return fits
+
+
+def plot_accuracy_study(summary, path):
+    """Accuracy against beta for each varsigma (error bars: standard error over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for vs in sorted({e["varsigma"] for e in summary}, reverse=True):
+        sel = [e for e in summary if e["varsigma"] == vs]
+        b = [e["beta"] for e in sel]
+        ax.errorbar(b, [e["test_accuracy"] for e in sel], yerr=[np.nan_to_num(e["test_accuracy_se"]) for e in sel],
+                    marker="o", capsize=3, label=f"varsigma = {vs:g}: P(y|x)")
+        ax.errorbar(b, [e["nn_accuracy"] for e in sel], yerr=[np.nan_to_num(e["nn_accuracy_se"]) for e in sel],
+                    marker="s", ls="--", capsize=3, label=f"varsigma = {vs:g}: nearest memory")
+    ax.set_xlabel("beta")
+    ax.set_ylabel("test accuracy (digits)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_cost_study(rows, stages, path):
+    """Cost to matched accuracy against P_max (epochs and seconds), both methods."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    P = [r["P_max"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for ax, unit in zip(axes[:2], ("epochs", "seconds")):
+        ax.plot(P, [r[f"split_{unit}"] for r in rows], "o-", label="splitting")
+        ax.plot(P, [r[f"full_{unit}"] for r in rows], "s--", label="full width, random init")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("P_max")
+        ax.set_ylabel(f"{unit} to matched accuracy")
+        ax.legend(fontsize=8)
+    axes[2].plot(P, [r["split_final_accuracy"] for r in rows], "o-", label="splitting")
+    axes[2].plot(P, [r["full_final_accuracy"] for r in rows], "s--", label="full width")
+    axes[2].set_xscale("log", base=2)
+    axes[2].set_xlabel("P_max")
+    axes[2].set_ylabel("final test accuracy")
+    axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
