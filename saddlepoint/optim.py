@@ -374,7 +374,7 @@ def gibbs(X, W0, beta, *, rng, y=None, pi=None, p=None, sweeps=1000, burn_in=100
                 W_sum += W
                 kept += 1
                 if observe is not None:
-                    trace.append(np.asarray(observe(W), dtype=float))
+                    trace.append(np.array(observe(W), dtype=float))  # copy: observe may return a view of W
             if bar is not None:
                 bar.update(1)
             if callback is not None and callback(sweep, W):
