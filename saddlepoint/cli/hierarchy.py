@@ -38,6 +38,8 @@ def register(subparsers):
     h = parser.add_argument_group("hierarchy")
     h.add_argument("--init", choices=("symmetric", "specialized"), default="symmetric",
                    help="narrow fixed point to start from (default symmetric: the merged state)")
+    h.add_argument("--init-from", default=None, metavar="FILE",
+                   help="start from a saved Solution (JSON, e.g. from `saddlepoint solve --save`)")
     h.add_argument("--beta-min", type=positive_float, default=None,
                    help="lower end of the critical-beta search (default 0.05)")
     h.add_argument("--beta-max", type=positive_float, default=None,
@@ -74,7 +76,14 @@ def run(args):
         if problem.N < problem.P + 3:
             raise ValueError(f"--n must be >= P + 3 = {problem.P + 3} for the exact finite-N population")
         problem = problem.replace(exact=True)
-    sol = solve(problem, init=args.init, tol=1e-12, jacobian=False)
+    init = args.init
+    if args.init_from is not None:
+        from pathlib import Path
+
+        if not Path(args.init_from).is_file():
+            raise FileNotFoundError(f"--init-from: no such file: {args.init_from}")
+        init = args.init_from
+    sol = solve(problem, init=init, tol=1e-12, jacobian=False)
     if not sol.converged:
         print(f"saddlepoint hierarchy: narrow fixed point NOT CONVERGED: {sol.message}", file=sys.stderr)
         return 1
@@ -95,7 +104,7 @@ def run(args):
     }
     if not args.no_critical:
         bc = critical_beta(problem, beta_min=args.beta_min if args.beta_min else 0.05,
-                           beta_max=args.beta_max, n_grid=args.n_grid, init=args.init)
+                           beta_max=args.beta_max, n_grid=args.n_grid, init=init)
         d["critical_beta"] = None if math.isnan(bc) else bc
     emit(d, args.json, _human)
     return 0
