@@ -16,7 +16,6 @@ rerunning the same sweep into the same directory computes only the missing point
 """
 
 import math
-import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 

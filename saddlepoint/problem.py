@@ -439,8 +439,8 @@ class Solution:
         """Inverse of :meth:`to_json`."""
         problem = Problem.from_dict(d["problem"])
 
-        def num(x):
-            return float(x) if not isinstance(x, str) else float(x.replace("inf", "inf"))
+        def num(x):  # to_jsonable writes non-finite floats as "nan", "inf", "-inf"
+            return float(x)
 
         return cls(
             problem=problem,

@@ -39,6 +39,7 @@ __all__ = [
     "METHODS",
     "INITS",
     "solution_from_state",
+    "solve_equations",
     "descend",
 ]
 

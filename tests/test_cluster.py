@@ -22,7 +22,7 @@ from saddlepoint.jacobian import finite_difference_jacobian
 from saddlepoint.model import duplicate
 from saddlepoint.problem import Problem, make_gram
 from saddlepoint.solvers import solve
-from saddlepoint.teacher import noisy_class_table, one_hot_class_table
+from saddlepoint.teacher import one_hot_class_table
 
 INF = math.inf
 

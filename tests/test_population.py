@@ -17,7 +17,7 @@ from saddlepoint.equations.population import (
 from saddlepoint.model import responsibilities
 from saddlepoint.problem import Problem
 from saddlepoint.solvers import solve
-from saddlepoint.teacher import Teacher, gram_teacher, one_hot_class_table
+from saddlepoint.teacher import gram_teacher, one_hot_class_table
 
 INF = math.inf
 

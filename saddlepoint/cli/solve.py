@@ -11,7 +11,6 @@ Exit status 0 on convergence, 1 when the solver did not converge (the JSON/--sav
 then says ``converged: false``), 2 on bad input.
 """
 
-import math
 import sys
 
 import numpy as np

@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 
+from .. import special
 from ..model import balanced_mstep, sinkhorn
 from . import Equations
 
@@ -110,8 +111,6 @@ def field_norms(m_hat, gram):
 def resultant(N, kappa, derivative=False):
     """``A(kappa) = A_N(N kappa)`` (finite N) or ``a(kappa)`` (N = inf), and optionally
     ``dA/dkappa`` (``N A_N'(N kappa)`` resp. ``a'(kappa)``)."""
-    from .. import special
-
     kappa = np.asarray(kappa, dtype=float)
     if math.isinf(N):
         sq = np.sqrt(1.0 + 4.0 * kappa * kappa)
@@ -125,8 +124,6 @@ def resultant(N, kappa, derivative=False):
 
 
 def _log_normalizer_per_n(N, kappa):
-    from .. import special
-
     kappa = np.asarray(kappa, dtype=float)
     if math.isinf(N):
         return np.asarray(special.large_n_log_normalizer(kappa), dtype=float)
