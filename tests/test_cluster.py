@@ -267,3 +267,22 @@ def test_merged_threshold_uniform_overlap(P, P_star, c):
     lam = float(np.max(sol.jacobian_eigenvalues.real))
     expected = 3.0 * pr.m_star * (1 - c) / math.sqrt(P_star * (1 + (P_star - 1) * c))
     assert lam == pytest.approx(expected, abs=1e-10)  # rounding only
+
+
+@pytest.mark.parametrize("p_update", ["sinkhorn", "mstep"])
+@pytest.mark.parametrize("N,alpha", [(INF, 3.0), (50, 2.0), (INF, INF)])
+def test_analytic_jacobian_with_learned_p(p_update, N, alpha, rng):
+    # Implicit derivative of the Sinkhorn / M-step projection, chained with the responsibilities;
+    # against central differences (step 1e-6, truncation ~h^2 |F'''| <~ 1e-9 for class weights
+    # bounded away from 0, hence the Dirichlet(5) state; rounding ~1e-16/1e-6).
+    from saddlepoint.teacher import noisy_class_table
+
+    kw = dict(b_star=1.0) if math.isinf(N) else dict(b_star=None, beta_star=1.0 * N)
+    pr = _problem(N=N, alpha=alpha, p_star=noisy_class_table(3, 2, 0.3), pi=np.array([0.3, 0.3, 0.4]),
+                  p_update=p_update, **kw)
+    eq = ClusterEquations(pr)
+    s = eq.pack(rng.uniform(-0.3, 0.9, (3, 3)), rng.dirichlet(5 * np.ones(2), 3))
+    Ja = eq.analytic_jacobian(s)
+    Jf = finite_difference_jacobian(eq.map, s, step=1e-6)
+    assert Ja.shape == (15, 15)
+    np.testing.assert_allclose(Ja, Jf, rtol=0, atol=1e-7)

@@ -48,6 +48,7 @@ __all__ = [
     "energy",
     "free_entropy",
     "jacobian_m",
+    "jacobian_full",
     "teacher_cluster_moments",
     "ClusterEquations",
 ]
@@ -275,6 +276,99 @@ def jacobian_m(problem, m, p=None):
     return J.reshape(P * P_star, P * P_star)
 
 
+def _projection_jacobian(problem, S, J):
+    """``dJ/dS`` of the class-weight projection ``J = Pi(S)`` (Sinkhorn or balanced M-step),
+    by implicit differentiation of its defining equations; shape (P C, P C).
+
+    Sinkhorn: ``J = diag(e^a) S diag(e^b)`` so ``dJ = J o (da_nu + db_y) + J o dS / S``.
+    M-step: ``J = S / (u_nu + v_y)`` so ``dJ = dS / sigma - (J / sigma) o (du_nu + dv_y)``,
+    ``sigma = S / J``. In both cases the multipliers follow from the zero row and column sums
+    of ``dJ`` (a singular system with the gauge ``(+t, -t)``, solved by pseudo-inverse).
+    """
+    P, C = S.shape
+    # the scalings are fitted on the entries where both tables are representable, so that
+    # underflowed entries (a class weight driven to 0) still get their derivative
+    mask = (S > 1e-250) & (J > 1e-250)
+    rows, cols = np.nonzero(mask)
+    inc = np.zeros((rows.size, P + C))
+    inc[np.arange(rows.size), rows] = 1.0
+    inc[np.arange(rows.size), P + cols] = 1.0
+    if problem.p_update == "sinkhorn":
+        ab = np.linalg.lstsq(inc, np.log(J[mask] / S[mask]), rcond=None)[0]
+        Wt = J  # weight of the multiplier terms
+        base = np.exp(ab[:P, None] + ab[None, P:])  # u_nu v_y: dJ = base o dS + Wt o (da + db)
+        sign = 1.0
+    else:
+        ab = np.linalg.lstsq(inc, S[mask] / J[mask], rcond=None)[0]
+        sigma = ab[:P, None] + ab[None, P:]  # u_nu + v_y
+        Wt = J / sigma
+        base = 1.0 / sigma
+        sign = -1.0
+    A = np.block([[np.diag(Wt.sum(axis=1)), Wt], [Wt.T, np.diag(Wt.sum(axis=0))]])
+    Ainv = np.linalg.pinv(A, rcond=1e-13)
+    out = np.zeros((P * C, P * C))
+    for k in range(P * C):
+        n0, y0 = divmod(k, C)
+        K = np.zeros((P, C))
+        K[n0, y0] = base[n0, y0]
+        # rows/cols of sign * Wt o (da + db) must cancel those of K
+        rhs = -sign * np.concatenate([K.sum(axis=1), K.sum(axis=0)])
+        d = Ainv @ rhs
+        dJ = K + sign * Wt * (d[:P, None] + d[None, P:])
+        out[:, k] = dJ.ravel()
+    return out
+
+
+def jacobian_full(problem, m, p=None):
+    """Analytic Jacobian of the whole map ``(m, p) -> (m', p')`` when ``p`` is learned
+    (THEORY 4), in the state layout of :class:`ClusterEquations`: rows and columns are
+    ``m`` (row-major) then ``p`` (row-major). The state's ``p`` enters through the row
+    normalisation of :meth:`Equations.unpack` (derivative ``delta_yz - p_{nu y}`` per row)."""
+    p = problem.p if p is None else p
+    P, P_star, C = problem.P, problem.P_star, problem.C
+    G = problem.gram
+    bm = problem.beta * problem.m_star
+    coef = _alpha_coef(problem.alpha) * bm
+    r = responsibilities(m, p, problem.beta, problem.m_star, problem.pi)
+    nm, npv = P * P_star, P * C
+    n = nm + npv
+    dL = np.zeros((P, P_star, C, nm))
+    for a in range(P):
+        for mu in range(P_star):
+            dL[a, mu, :, a * P_star + mu] = bm
+    dr_m = r[..., None] * (dL - np.einsum("lmyk,lmy->myk", dL, r)[None])
+    # r_nu = q_nu p_nu with q_l = pi_l e^{beta m* m_l} / Z finite even where p_l = 0:
+    # dr_nu(mu, y)/dp_{l y} = q_l (delta_{nu l} - r_nu)
+    with np.errstate(divide="ignore"):
+        L = log_weights(m, p, problem.beta, problem.m_star, problem.pi)
+    Lmax = np.max(L, axis=0, keepdims=True)
+    logZ = Lmax + np.log(np.sum(np.exp(L - Lmax), axis=0, keepdims=True))
+    q = np.exp(np.log(problem.pi)[:, None, None] + bm * np.asarray(m)[:, :, None] - logZ)
+    eye = np.eye(P)
+    dr_pt = q.transpose(1, 2, 0)[None] * (eye[:, None, None, :] - r[..., None])  # (n, mu, y, l)
+    # state p enters through the row normalisation: dp_{l y}/dp_state_{l z} = delta_yz - p_{l y}
+    Nrm = np.eye(C)[None] - p[:, :, None]  # (l, y, z)
+    dr_p = np.einsum("nmyl,lyz->nmylz", dr_pt, Nrm).reshape(P, P_star, C, npv)
+    dr = np.concatenate([dr_m, dr_p], axis=3)
+    ps = problem.p_star
+    dT = np.einsum("nmyk,my->nmk", dr, ps) / P_star
+    dS = np.einsum("nmyk,my->nyk", dr, ps) / P_star
+    m_hat = coef * cluster_weights(r, ps)
+    kappa = np.maximum(field_norms(m_hat, G), 1e-300)
+    if math.isinf(problem.alpha):
+        A, dA = np.ones(P), np.zeros(P)
+    else:
+        A, dA = resultant(problem.N, kappa, derivative=True)
+    Gh = m_hat @ G
+    D = (A / kappa)[:, None, None] * G[None] + ((dA - A / kappa) / kappa**2)[:, None, None] * np.einsum("na,nb->nab", Gh, Gh)
+    Jm = coef * np.einsum("nam,nmk->nak", D, dT).reshape(nm, n)
+    S = class_statistics(r, ps)
+    Jp_table = update_class_weights(problem, S) * problem.pi[:, None]
+    dPi = _projection_jacobian(problem, S, Jp_table)
+    Jp = (dPi @ dS.reshape(npv, n)) / np.repeat(problem.pi, C)[:, None]
+    return np.vstack([Jm, Jp])
+
+
 def teacher_cluster_moments(problem):
     """Moments of an example ``x`` of teacher cluster ``mu`` (THEORY 0, 3):
     ``E[x] = m* xi^mu`` and ``E[x x^T] = var_perp I + (E[t^2] - var_perp) xi xi^T``.
@@ -312,11 +406,11 @@ class ClusterEquations(Equations):
         return self.pack(m_new, p_new)
 
     def analytic_jacobian(self, s):
-        """Analytic ``dF/ds`` when ``p`` is fixed; None when ``p`` is learned (the Sinkhorn
-        step is differentiated by finite differences instead)."""
-        if self.problem.learn_p:
-            return None
+        """Analytic ``dF/ds``: :func:`jacobian_m` for fixed ``p``, :func:`jacobian_full`
+        (with the implicit derivative of the Sinkhorn / M-step projection) when learned."""
         m, p, _ = self.unpack(s)
+        if self.problem.learn_p:
+            return jacobian_full(self.problem, m, p)
         return jacobian_m(self.problem, m, p)
 
     def order_parameters(self, s):
