@@ -14,7 +14,7 @@ from saddlepoint.equations.population import (
     population_expectations,
     population_map,
 )
-from saddlepoint.model import responsibilities
+from saddlepoint.model import em_map, responsibilities
 from saddlepoint.problem import Problem
 from saddlepoint.solvers import solve
 from saddlepoint.teacher import gram_teacher, one_hot_class_table
@@ -74,6 +74,18 @@ def test_population_expectations_against_exact_vmf_samples(rng):
         for c in range(2):
             s = R[:, nu] * (y == c)
             assert abs(s.mean() - E["S"][nu, c]) < 4.5 * s.std(ddof=1) / math.sqrt(M)
+    # and one EM step of saddlepoint.model on the samples vs one step of the population map:
+    # w' = g/|g|, so w'.xi^mu has standard error ~ se(g.xi)/|g| (delta method, the norm's own
+    # fluctuation is of the same order: allow 6 of them)
+    W_em, p_em = em_map(X, W, beta, pi, p, y, learn_p=True)
+    pr = Problem(gram=G, P=P, beta=beta, alpha=INF, N=N, beta_star=8.0, p_star=teacher.class_table,
+                 pi=pi, p=p, exact=True)
+    m_pop, _, p_pop, _ = population_map(pr, W @ Xi.T, W @ W.T, p)
+    for nu in range(P):
+        se = (R[:, nu, None] * (X @ Xi.T)).std(axis=0, ddof=1) / math.sqrt(M) / E["g_norm"][nu]
+        assert np.all(np.abs(W_em[nu] @ Xi.T - m_pop[nu]) < 6 * se)
+    # class tables S have SE <= sqrt(0.25 / M) = 2e-3; the projection and 1/pi (<= 5) scale it
+    assert np.max(np.abs(p_em - p_pop)) < 0.01
     # the energy E log sum_nu pi p exp(beta w.x)
     L = beta * X @ W.T + np.log(pi) + np.log(p[:, y].T)
     lse = np.log(np.exp(L).sum(axis=1))
