@@ -342,13 +342,30 @@ def simulate_seed(problem, seed, *, method="em", M=None, init="specialized", swe
                           burn_in=burn_in, observe=lambda W: np.concatenate([(W @ xi.T).ravel(), (W @ W.T).ravel()]),
                           batch_size=batch_size, progress=progress)
         tr = res.trace
-        n_m = P * problem.P_star
-        m = tr[:, :n_m].mean(axis=0).reshape(P, problem.P_star)
-        Q = tr[:, n_m:].mean(axis=0).reshape(P, P)
-        tau = integrated_autocorrelation_time(tr[:, :n_m]).reshape(P, problem.P_star)
-        mc = np.sqrt(tr[:, :n_m].var(axis=0, ddof=1).reshape(P, problem.P_star) * tau / tr.shape[0])
-        W, p = res.W_mean, (problem.p if p0 is None else p0)
+        if tr.shape[0] < 4:
+            raise ValueError(f"sweeps - burn_in must be >= 4 (kept sweeps), got {tr.shape[0]}")
+        Ps = problem.P_star
+        n_m = P * Ps
+        # Cross-fitted Hungarian order: the permutation chosen on one half of the chain is
+        # applied to the other half's means (and vice versa), so that the assignment does
+        # not select the Monte Carlo noise it is measured on. Matching and measuring on the
+        # same samples biases the diagonal upwards by O(noise), which in a merged phase
+        # (exchangeable students) grows like sqrt(K) in units of the standard error.
+        half = tr.shape[0] // 2
+        mA = tr[:half, :n_m].mean(axis=0).reshape(P, Ps)
+        mB = tr[half:, :n_m].mean(axis=0).reshape(P, Ps)
+        QA = tr[:half, n_m:].mean(axis=0).reshape(P, P)
+        QB = tr[half:, n_m:].mean(axis=0).reshape(P, P)
+        oA, oB = match_students(mA), match_students(mB)
+        m = 0.5 * (mB[oA] + mA[oB])
+        Q = 0.5 * (QB[np.ix_(oA, oA)] + QA[np.ix_(oB, oB)])
+        chain = tr[:, :n_m].reshape(-1, P, Ps)[:, oA].reshape(tr.shape[0], n_m)
+        tau = integrated_autocorrelation_time(chain).reshape(P, Ps)
+        mc = np.sqrt(chain.var(axis=0, ddof=1).reshape(P, Ps) * tau / tr.shape[0])
+        p = np.asarray(problem.p if p0 is None else p0)[oA]
+        W = res.W_mean[oA]
         converged = True
+        order = np.arange(P)
     else:
         res = optim.fit(X, W0, problem.beta, y=y_arg, pi=problem.pi, p0=p0, method=method,
                         learn_p=problem.learn_p, max_epochs=max_epochs, tol=tol, lr=lr,
@@ -356,7 +373,7 @@ def simulate_seed(problem, seed, *, method="em", M=None, init="specialized", swe
         W, p = res.W, res.p
         m, Q = W @ xi.T, W @ W.T
         converged = res.converged
-    order = match_students(m)
+        order = match_students(m)
     lam = np.full(P, np.nan)
     if split and method != "gibbs":
         for nu in range(P):

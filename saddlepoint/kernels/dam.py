@@ -107,7 +107,9 @@ def statistics_kernel(X, y, W, b, log_table, batch_size, G, T):
         yb = y[start:stop]
         lse = np.empty(stop - start)
         R = _batch_responsibilities(xb, yb, W, b, log_table, lse)
-        G += np.dot(R.T, xb)
+        # (X_b^T R)^T rather than R^T X_b: the same product, but OpenBLAS runs this
+        # orientation 4-6x faster for tall X_b (measured in benchmarks/bench_em.py).
+        G += np.dot(xb.T, R).T
         for i in range(stop - start):
             c = yb[i]
             for j in range(P):
@@ -127,7 +129,7 @@ def statistics_numpy(X, y, W, b, log_table, batch_size, G, T):
         L = b * (xb @ W.T) + log_table[:, yb].T
         lse = logsumexp(L, axis=1, keepdims=True)
         R = np.exp(L - lse)
-        G += R.T @ xb
+        G += (xb.T @ R).T
         np.add.at(T.T, yb, R)
         total += float(lse.sum())
     return total
@@ -195,7 +197,7 @@ def sgd_epoch(X, y, W, b, log_table, order, batch_size, lr, T):
             yb[i] = y[idx[i]]
         lse = np.empty(n)
         R = _batch_responsibilities(xb, yb, W, b, log_table, lse)
-        G = np.dot(R.T, xb) / n
+        G = np.dot(xb.T, R).T / n
         for i in range(n):
             c = yb[i]
             for j in range(P):
