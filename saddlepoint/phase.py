@@ -30,6 +30,7 @@ from .solvers import descend, solve
 __all__ = [
     "parse_grid",
     "phase_point",
+    "distinct_students",
     "sweep",
     "load_sweep",
     "PHASE_CODES",
@@ -43,7 +44,7 @@ FIELDS = [
     "ix", "iy", "x", "y", "phase", "phase_code", "coexistence",
     "converged_sym", "stable_sym", "free_entropy_sym", "radius_sym", "lambda_sym",
     "converged_spec", "stable_spec", "free_entropy_spec", "radius_spec", "merged_spec",
-    "specialization", "m_self", "m_other", "iterations",
+    "specialization", "m_self", "m_other", "n_distinct", "iterations",
 ]
 
 
@@ -79,6 +80,18 @@ def _specialization(m):
     return spread, m_self, m_other
 
 
+def distinct_students(solution, tol=1e-6):
+    """Number of distinct students (rows of ``m`` and ``p`` differing by more than ``tol``):
+    1 for the merged state, ``P`` when fully specialised, in between for partially merged
+    states (e.g. one student per group of a hierarchical teacher)."""
+    rows = np.hstack([solution.m, solution.p])
+    reps = []
+    for row in rows:
+        if not any(np.max(np.abs(row - r)) < tol for r in reps):
+            reps.append(row)
+    return len(reps)
+
+
 def phase_point(problem, tol=1e-10):
     """Solve ``problem`` from the symmetric and specialised initialisations and classify.
 
@@ -107,7 +120,7 @@ def phase_point(problem, tol=1e-10):
         phase = "merged"
     else:
         phase = "failed"
-    best = spec if (spec.converged and not merged_spec) else sym
+    best = spec if (phase == "specialized" or (phase == "failed" and spec.converged)) else sym
     spread, m_self, m_other = _specialization(best.m)
     ev = sym.jacobian_eigenvalues
     return {
@@ -122,6 +135,7 @@ def phase_point(problem, tol=1e-10):
         "merged_spec": int(merged_spec),
         "specialization": spread if phase != "merged" else 0.0,
         "m_self": m_self, "m_other": m_other,
+        "n_distinct": distinct_students(best) if best.converged else 0,
         "iterations": sym.iterations + spec.iterations,
     }
 
