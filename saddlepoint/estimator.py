@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 _METHODS = ("em", "gd", "sgd")
-_INITS = ("random", "kmeans++")
+_INITS = ("random", "kmeans++", "sphere")
 
 
 def varsigma_from_upsilon(upsilon):
@@ -175,6 +175,7 @@ def _seed_indices(X, P, rng, init):
 def init_memories(X, P, rng, init="kmeans++", y=None):
     """Initial memories drawn from the data (unit rows).
 
+    ``"sphere"``: uniform on the sphere, ignoring the data (``idx`` is ``None``).
     ``"random"``: ``P`` distinct examples chosen uniformly. ``"kmeans++"``: the first at
     random, then each next example with probability proportional to its squared chordal
     distance ``2 (1 - w.x)`` to the nearest chosen memory (k-means++ seeding on the sphere).
@@ -194,6 +195,9 @@ def init_memories(X, P, rng, init="kmeans++", y=None):
     rng = check_rng(rng)
     if isinstance(init, str) and init not in _INITS:
         raise ValueError(f"init must be one of {_INITS} or an array of initial memories, got {init!r}")
+    if init == "sphere":
+        W = rng.standard_normal((P, X.shape[1]))
+        return W / np.linalg.norm(W, axis=1, keepdims=True), None
     if y is None:
         idx = _seed_indices(X, P, rng, init)
     else:
@@ -245,8 +249,9 @@ class DAM(ClassifierMixin, BaseEstimator):
         Hidden prior (fixed; default uniform).
     method : {"em", "gd", "sgd"}
         Full-batch EM, Riemannian gradient ascent, or mini-batch SGD with retraction.
-    init : {"kmeans++", "random"} or array (P, N)
-        Initial memories: data points (k-means++ seeding or uniform), or given.
+    init : {"kmeans++", "random", "sphere"} or array (P, N)
+        Initial memories: data points (k-means++ seeding or uniform), uniform on the
+        sphere, or given.
     learn_p : bool
         Learn the class weights (Sinkhorn-balanced) in the supervised case.
     center : bool
@@ -268,6 +273,11 @@ class DAM(ClassifierMixin, BaseEstimator):
         Epochs between checkpoint writes (when ``fit`` is given ``checkpoint``).
     dead_threshold : float
         Responsibility-share threshold for :func:`dead_memories`.
+    p_update : {"sinkhorn", "mstep"}
+        Class-weight update after each pass: Sinkhorn balancing (THEORY 1-2, the KL
+        projection of the responsibility table onto the balanced polytope) or the exact
+        constrained M-step (:func:`saddlepoint.model.balanced_mstep`), whose fixed points are
+        stationary points of the likelihood in ``p`` (see docs/training.md).
 
     Attributes
     ----------
@@ -282,7 +292,7 @@ class DAM(ClassifierMixin, BaseEstimator):
     def __init__(self, n_memories=10, beta=10.0, varsigma=1.0, upsilon=None, pi=None, method="em",
                  init="kmeans++", learn_p=True, center=False, max_epochs=200, tol=1e-6, ll_tol=None,
                  lr=None, batch_size=None, random_state=0, progress=False, checkpoint_every=10,
-                 dead_threshold=1e-2):
+                 dead_threshold=1e-2, p_update="sinkhorn"):
         self.n_memories = n_memories
         self.beta = beta
         self.varsigma = varsigma
@@ -301,6 +311,7 @@ class DAM(ClassifierMixin, BaseEstimator):
         self.progress = progress
         self.checkpoint_every = checkpoint_every
         self.dead_threshold = dead_threshold
+        self.p_update = p_update
 
     # ------------------------------------------------------------------ validation
     def _resolved(self):
@@ -316,6 +327,8 @@ class DAM(ClassifierMixin, BaseEstimator):
             varsigma = varsigma_from_upsilon(self.upsilon)
         if self.method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
+        if self.p_update not in ("sinkhorn", "mstep"):
+            raise ValueError(f"p_update must be 'sinkhorn' or 'mstep', got {self.p_update!r}")
         if isinstance(self.init, str) and self.init not in _INITS:
             raise ValueError(f"init must be one of {_INITS} or an array of initial memories, got {self.init!r}")
         if not isinstance(self.random_state, np.random.Generator):
@@ -386,7 +399,7 @@ class DAM(ClassifierMixin, BaseEstimator):
         result = fit(X, W0, r["beta"], y=y if C > 1 else None, pi=pi, p0=p0, method=self.method,
                    learn_p=self.learn_p, varsigma=r["varsigma"], max_epochs=max_epochs, tol=r["tol"],
                    ll_tol=r["ll_tol"], lr=self.lr, batch_size=self.batch_size,
-                   rng=rng if self.method == "sgd" else None,
+                   rng=rng if self.method == "sgd" else None, p_update=self.p_update,
                    progress=self.progress if progress is None else progress, callback=callback)
         # Sinkhorn stops after a column scaling, so rows of p = J / pi can miss one by up to
         # ~1e-6 when its iteration has not converged (sublinear near the polytope boundary);

@@ -7,8 +7,9 @@
     draws its own stratified train/test split and initialisation).
 ``cost_study``
     Training cost against the final width ``P_max`` in {16, ..., 1024}: full-width training
-    from random initialisation (memories on random training examples) against growth by
-    splitting steepest descent from ``P0 = 8`` (THEORY 7), at matched accuracy.
+    from random initialisation (memories on random training examples, or uniform on the
+    sphere) against growth by splitting steepest descent from ``P0 = 8`` (THEORY 7), at
+    matched accuracy.
 
     *Matched accuracy.* For each ``P_max`` let ``A_split`` be the test accuracy at the end of
     the splitting stage with ``P = P_max`` memories and ``A_full`` the final test accuracy of
@@ -17,8 +18,9 @@
     test accuracy (evaluated after every epoch, evaluation time excluded) reaches ``A*``
     while it has ``P_max`` memories: for splitting, every earlier stage and every split
     eigenproblem counts, plus the epochs of the ``P_max`` stage up to that point. Costs
-    are reported in epochs (passes over the data, whatever their width) and in seconds
-    (training plus, for splitting, the Lanczos split eigenproblems).
+    are reported in epochs (passes over the data, whatever their width), in memory-epochs
+    (``sum P`` over those epochs, proportional to the arithmetic of the passes) and in
+    seconds (training plus, for splitting, the Lanczos split eigenproblems).
 
     By default the cost study is unsupervised (``C = 1``, the setting of THEORY 6-7 where
     the split acts on the memories only); its accuracy reads class weights out from the
@@ -37,6 +39,7 @@ from .growth import TRACE_FIELDS, grow
 
 __all__ = [
     "ACCURACY_FIELDS",
+    "BASELINES",
     "COST_FIELDS",
     "accuracy_study",
     "cost_study",
@@ -47,9 +50,12 @@ __all__ = [
 
 ACCURACY_FIELDS = ["beta", "varsigma", "seed", "P", "test_accuracy", "test_accuracy_bare", "nn_accuracy",
                    "dead_memories", "epochs", "seconds", "converged", "log_likelihood"]
-COST_FIELDS = ["P_max", "target_accuracy", "split_final_accuracy", "full_final_accuracy", "split_epochs",
-               "split_seconds", "full_epochs", "full_seconds", "split_total_epochs", "split_total_seconds",
-               "full_total_epochs", "full_total_seconds", "split_reached", "full_reached"]
+COST_FIELDS = ["P_max", "baseline", "target_accuracy", "split_final_accuracy", "full_final_accuracy",
+               "split_epochs", "split_seconds", "split_work", "full_epochs", "full_seconds", "full_work",
+               "split_total_epochs",
+               "split_total_seconds", "full_total_epochs", "full_total_seconds", "split_dead", "full_dead",
+               "split_reached", "full_reached"]
+BASELINES = {"data": "random", "sphere": "sphere"}
 
 
 def _single_thread():
@@ -132,10 +138,16 @@ def accuracy_study(out, betas=(6, 10, 14, 18), varsigmas=(1.0, 0.25), seeds=(0, 
 
 
 def matched_cost(trace, P_max, target):
-    """First trace row with ``P == P_max`` and ``test_accuracy >= target`` (None if never)."""
+    """First trace row with ``P == P_max`` and ``test_accuracy >= target`` (None if never).
+
+    The returned row gains ``work``: the memory-epochs ``sum P`` over the trace up to and
+    including it (an epoch at width ``P`` costs ``O(M N P)``; split eigenproblems excluded).
+    """
+    work = 0.0
     for row in trace:
+        work += float(row["P"])
         if int(row["P"]) == int(P_max) and float(row["test_accuracy"]) >= target:
-            return row
+            return dict(row, work=work)
     return None
 
 
@@ -144,13 +156,20 @@ def _load_trace(path):
 
 
 def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.0, seed=0, supervised=False,
-               max_epochs=100, tol=1e-5, ll_tol=1e-6, eps=0.05, delta=0.005, progress=True):
+               baselines=("data", "sphere"), max_epochs=100, tol=1e-5, ll_tol=1e-6, eps=0.05, delta=0.005,
+               progress=True):
     """Training cost against ``P_max``: full width from random init vs splitting (resumable).
 
-    See the module docstring for the definition of matched accuracy. The splitting run (one
-    growth from ``P0`` to ``max(P_max_list)``, whose stages pass through every ``P_max`` of
-    the list when they are ``P0`` times powers of two) is saved as ``out/split_*``; each
-    full-width run appends a row to ``out/cost.csv``, and rows already there are skipped.
+    Baselines (full-width training, ``max_epochs`` and the same stopping rules):
+    ``"data"`` starts from ``P_max`` random training examples (``init="random"``),
+    ``"sphere"`` from ``P_max`` uniform random points on the sphere (``init="sphere"``).
+    The splitting run starts from ``P0`` random training examples. See the module
+    docstring for the definition of matched accuracy (computed per baseline).
+
+    One growth run from ``P0`` to ``max(P_max_list)`` serves every ``P_max`` (its stages
+    are ``P0`` times powers of two, and ``P_max_list`` must be among them); it is saved as
+    ``out/split_*`` and reused if present. Each full-width run appends a row to
+    ``out/cost.csv``; rows already there are skipped.
 
     Returns
     -------
@@ -159,6 +178,9 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
     """
     out = Path(out)
     P_max_list = sorted(int(p) for p in P_max_list)
+    for b in baselines:
+        if b not in BASELINES:
+            raise ValueError(f"baselines must be among {sorted(BASELINES)}, got {b!r}")
     ds = data.load_dataset("digits")
     split = data.train_test(ds, seed=seed)
     y_fit = split.y_train if supervised else None
@@ -170,54 +192,64 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
     with _single_thread():
         stages_csv, trace_csv = out / "split_stages.csv", out / "split_trace.csv"
         meta_path = out / "split.json"
-        if not (meta_path.is_file() and trace_csv.is_file()
-                and io.load_json(meta_path)["parameters"].get("P_max") == max(P_max_list)):
+        reuse = False
+        if meta_path.is_file() and trace_csv.is_file():
+            prm = io.load_json(meta_path)["parameters"]
+            reuse = (prm.get("P_max") == max(P_max_list) and prm.get("P0") == P0 and prm.get("beta") == beta
+                     and prm.get("supervised") == supervised and prm.get("random_state") == seed)
+        if not reuse:
             if progress:
                 print(f"[cost] splitting {P0} -> {max(P_max_list)}", flush=True)
             grow(dam(P0, "random"), split.X_train, y_fit, P_max=max(P_max_list), eps=eps, X_test=split.X_test,
-                 y_test=split.y_test, labels=split.y_train, track=True, out=out, name="split", progress=progress)
+                 y_test=split.y_test, labels=split.y_train, track=True, out=out, name="split")
         stages = io.read_csv_rows(stages_csv)
         trace = _load_trace(trace_csv)
         csv_path = out / "cost.csv"
-        done = _done_keys(csv_path, ["P_max"])
+        done = {(int(r["P_max"]), r["baseline"]) for r in io.read_csv_rows(csv_path)} if csv_path.is_file() else set()
         for P_max in P_max_list:
-            if (float(P_max),) in done:
-                continue
             stage = [s for s in stages if int(s["P"]) == P_max]
             if not stage:
                 raise ValueError(f"P_max_list: {P_max} is not a stage of growth from P0 = {P0} by doubling")
             stage = stage[0]
-            if progress:
-                print(f"[cost] full width P = {P_max}", flush=True)
-            t0 = time.perf_counter()
-            res = grow(dam(P_max, "random"), split.X_train, y_fit, P_max=P_max, X_test=split.X_test,
-                       y_test=split.y_test, labels=split.y_train, track=True)
-            full_trace = list(res.trace)
-            io.append_csv_rows(out / f"full_{P_max}_trace.csv", full_trace, TRACE_FIELDS)
-            A_split, A_full = float(stage["test_accuracy"]), float(res.stages[-1]["test_accuracy"])
-            target = min(A_split, A_full) - delta
-            hit_s, hit_f = matched_cost(trace, P_max, target), matched_cost(full_trace, P_max, target)
-            row = dict(P_max=P_max, target_accuracy=target, split_final_accuracy=A_split, full_final_accuracy=A_full,
-                       split_epochs=hit_s["cum_epochs"] if hit_s else math.nan,
-                       split_seconds=hit_s["cum_seconds"] if hit_s else math.nan,
-                       full_epochs=hit_f["cum_epochs"] if hit_f else math.nan,
-                       full_seconds=hit_f["cum_seconds"] if hit_f else math.nan,
-                       split_total_epochs=float(stage["cum_epochs"]),
-                       split_total_seconds=float(stage["cum_seconds"]) - float(stage["split_seconds"]),
-                       full_total_epochs=res.total_epochs, full_total_seconds=res.total_seconds,
-                       split_reached=hit_s is not None, full_reached=hit_f is not None)
-            io.append_csv_rows(csv_path, [row], COST_FIELDS)
-            if progress:
-                print(f"[cost] P_max={P_max}: target {target:.4f}; splitting {row['split_epochs']} epochs "
-                      f"{row['split_seconds']:.2f}s, full {row['full_epochs']} epochs {row['full_seconds']:.2f}s "
-                      f"({time.perf_counter() - t0:.1f}s)", flush=True)
-    rows = io.read_csv_rows(out / "cost.csv")
-    rows = [r for r in rows if int(r["P_max"]) in P_max_list]
+            for base in baselines:
+                if (P_max, base) in done:
+                    continue
+                t0 = time.perf_counter()
+                res = grow(dam(P_max, BASELINES[base]), split.X_train, y_fit, P_max=P_max, X_test=split.X_test,
+                           y_test=split.y_test, labels=split.y_train, track=True)
+                full_trace = list(res.trace)
+                tr_path = out / f"full_{base}_{P_max}_trace.csv"
+                if tr_path.exists():
+                    tr_path.unlink()
+                io.append_csv_rows(tr_path, full_trace, TRACE_FIELDS)
+                A_split, A_full = float(stage["test_accuracy"]), float(res.stages[-1]["test_accuracy"])
+                target = min(A_split, A_full) - delta
+                hit_s, hit_f = matched_cost(trace, P_max, target), matched_cost(full_trace, P_max, target)
+                row = dict(P_max=P_max, baseline=base, target_accuracy=target, split_final_accuracy=A_split,
+                           full_final_accuracy=A_full,
+                           split_epochs=hit_s["cum_epochs"] if hit_s else math.nan,
+                           split_seconds=hit_s["cum_seconds"] if hit_s else math.nan,
+                           split_work=hit_s["work"] if hit_s else math.nan,
+                           full_work=hit_f["work"] if hit_f else math.nan,
+                           full_epochs=hit_f["cum_epochs"] if hit_f else math.nan,
+                           full_seconds=hit_f["cum_seconds"] if hit_f else math.nan,
+                           split_total_epochs=float(stage["cum_epochs"]),
+                           split_total_seconds=float(stage["cum_seconds"]) - float(stage["split_seconds"]),
+                           full_total_epochs=res.total_epochs, full_total_seconds=res.total_seconds,
+                           split_dead=int(stage["dead"]), full_dead=int(res.stages[-1]["dead"]),
+                           split_reached=hit_s is not None, full_reached=hit_f is not None)
+                io.append_csv_rows(csv_path, [row], COST_FIELDS)
+                if progress:
+                    print(f"[cost] P_max={P_max} vs {base}: target {target:.4f}; splitting {row['split_epochs']} "
+                          f"epochs {row['split_seconds']:.2f}s, full {row['full_epochs']} epochs "
+                          f"{row['full_seconds']:.2f}s ({time.perf_counter() - t0:.1f}s)", flush=True)
+    rows = [r for r in io.read_csv_rows(csv_path) if int(r["P_max"]) in P_max_list and r["baseline"] in baselines]
     doc = io.metadata(study="cost", P_max_list=P_max_list, P0=P0, beta=beta, seed=seed, supervised=supervised,
-                      max_epochs=max_epochs, tol=tol, ll_tol=ll_tol, eps=eps, delta=delta, data="digits")
+                      baselines=list(baselines), max_epochs=max_epochs, tol=tol, ll_tol=ll_tol, eps=eps, delta=delta,
+                      data="digits")
     doc["rows"] = rows
     doc["split_stages"] = stages
-    doc["fits"] = _log_fits(rows)
+    doc["fits"] = {b: _log_fits([r for r in rows if r["baseline"] == b]) for b in baselines}
     io.save_json(out / "cost.json", doc)
     plot_cost_study(rows, stages, out / "cost.png")
     return doc
@@ -227,7 +259,7 @@ def _log_fits(rows):
     """Least-squares slopes of cost against log2(P_max) and against P_max (both methods)."""
     fits = {}
     P = np.array([r["P_max"] for r in rows], float)
-    for key in ("split_epochs", "full_epochs", "split_seconds", "full_seconds"):
+    for key in ("split_epochs", "full_epochs", "split_work", "full_work", "split_seconds", "full_seconds"):
         c = np.array([r[key] for r in rows], float)
         ok = np.isfinite(c)
         if ok.sum() >= 2:
@@ -261,27 +293,33 @@ def plot_accuracy_study(summary, path):
 
 
 def plot_cost_study(rows, stages, path):
-    """Cost to matched accuracy against P_max (epochs and seconds), both methods."""
+    """Cost to matched accuracy against P_max (epochs, seconds) and final accuracies."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    P = [r["P_max"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    styles = {"data": "s--", "sphere": "^:"}
+    for base in sorted({r["baseline"] for r in rows}):
+        sel = sorted((r for r in rows if r["baseline"] == base), key=lambda r: r["P_max"])
+        P = [r["P_max"] for r in sel]
+        for ax, unit in zip(axes[:2], ("epochs", "seconds")):
+            ax.plot(P, [r[f"split_{unit}"] for r in sel], "o-", label=f"splitting (target vs {base})")
+            ax.plot(P, [r[f"full_{unit}"] for r in sel], styles.get(base, "x-"), label=f"full width, init {base}")
+        axes[2].plot(P, [r["full_final_accuracy"] for r in sel], styles.get(base, "x-"), label=f"full width, init {base}")
+    P = [float(s["P"]) for s in stages]
+    axes[2].plot(P, [float(s["test_accuracy"]) for s in stages], "o-", label="splitting")
     for ax, unit in zip(axes[:2], ("epochs", "seconds")):
-        ax.plot(P, [r[f"split_{unit}"] for r in rows], "o-", label="splitting")
-        ax.plot(P, [r[f"full_{unit}"] for r in rows], "s--", label="full width, random init")
         ax.set_xscale("log", base=2)
+        ax.set_yscale("symlog", linthresh=1.0 if unit == "epochs" else 0.01)
         ax.set_xlabel("P_max")
         ax.set_ylabel(f"{unit} to matched accuracy")
-        ax.legend(fontsize=8)
-    axes[2].plot(P, [r["split_final_accuracy"] for r in rows], "o-", label="splitting")
-    axes[2].plot(P, [r["full_final_accuracy"] for r in rows], "s--", label="full width")
+        ax.legend(fontsize=7)
     axes[2].set_xscale("log", base=2)
     axes[2].set_xlabel("P_max")
     axes[2].set_ylabel("final test accuracy")
-    axes[2].legend(fontsize=8)
+    axes[2].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
