@@ -237,3 +237,28 @@ def test_bad_data_is_named():
     dam = DAM(n_memories=2, max_epochs=2).fit(np.eye(4)[[0, 1, 2, 3]] + 0.1, [0, 1, 0, 1])
     with pytest.raises(ValueError, match="features"):
         dam.predict(np.ones((2, 3)))
+
+
+def test_train_command_reports_and_saves(tmp_path, capsys):
+    import json
+
+    from saddlepoint.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--p", "10", "--beta", "10", "--max-epochs", "3", "--seed", "0", "--out", str(out),
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("test_accuracy", "nn_accuracy", "dead_memories", "epochs", "seconds"):
+        assert key in report
+    assert report["test_accuracy"] > 0.5 and report["epochs"] == 3
+    for name in ("model.npz", "model.json", "memories.png", "report.json"):
+        assert (out / name).is_file()
+    assert DAM.load(out / "model.npz").W_.shape == (10, 64)
+    out2 = tmp_path / "grow"
+    assert main(["train", "--p", "4", "--grow", "splitting", "--p-max", "8", "--unsupervised", "--max-epochs", "3",
+                 "--upsilon", "1", "--out", str(out2), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["P"] == 8 and abs(report["varsigma"] - varsigma_from_upsilon(1.0)) < 1e-15
+    assert (out2 / "growth_stages.csv").is_file()
+    assert main(["train", "--data", "cifar", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown data set spec" in capsys.readouterr().err

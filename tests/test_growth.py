@@ -123,3 +123,28 @@ def test_grow_rejects_bad_arguments(fixed_point):
         growth.grow(DAM(n_memories=2), X, P_max=4, eps=0.0)
     with pytest.raises(TypeError, match="dam must be"):
         growth.grow("dam", X, P_max=4)
+
+
+def test_studies_are_resumable_and_write_their_files(tmp_path):
+    from saddlepoint import studies
+
+    acc_dir, cost_dir = tmp_path / "acc", tmp_path / "cost"
+    doc = studies.accuracy_study(acc_dir, betas=(10,), varsigmas=(1.0, 0.5), seeds=(0,), P=10, max_epochs=3,
+                                 progress=False)
+    assert [e["varsigma"] for e in doc["summary"]] == [1.0, 0.5]
+    rows = io.read_csv_rows(acc_dir / "accuracy.csv")
+    assert len(rows) == 2 and all(r["test_accuracy"] > 0.5 for r in rows)
+    studies.accuracy_study(acc_dir, betas=(10,), varsigmas=(1.0, 0.5), seeds=(0,), P=10, max_epochs=3,
+                           progress=False)
+    assert len(io.read_csv_rows(acc_dir / "accuracy.csv")) == 2  # finished rows are not redone
+    doc = studies.cost_study(cost_dir, P_max_list=(8, 16), P0=8, max_epochs=5, baselines=("data",),
+                             progress=False)
+    assert [int(r["P_max"]) for r in doc["rows"]] == [8, 16]
+    for r in doc["rows"]:
+        # By definition the target is reachable by both methods (it is below both finals).
+        assert r["target_accuracy"] <= min(r["split_final_accuracy"], r["full_final_accuracy"])
+        assert r["split_reached"] == "True" or r["split_reached"] is True
+    for name in ("accuracy.json", "accuracy.png"):
+        assert (acc_dir / name).is_file()
+    for name in ("cost.csv", "cost.json", "cost.png", "split_stages.csv", "split_trace.csv"):
+        assert (cost_dir / name).is_file()
