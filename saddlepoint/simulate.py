@@ -143,14 +143,16 @@ def initial_memories(init, teacher_memories, P, rng, noise=1e-3):
 def theory_problem(problem, method, exact=None):
     """The Problem whose saddle point the simulation should reproduce.
 
-    Gibbs samples the posterior at the problem's ``alpha``; the trained students (EM, GD,
+    Gibbs samples the posterior at the problem's ``alpha`` with ``p`` fixed at ``problem.p``
+    (so ``learn_p`` is switched off); the trained students (EM, GD,
     SGD) sit at stationary points of the likelihood, i.e. ``alpha = inf``, where the exact
     finite-N population map (``exact=True``, THEORY 4 last paragraph) applies; it is used
     by default when ``N >= P + 3`` (its domain). The remaining gap of a trained student is
     then the finite-sample error ``O(N / M)`` only.
     """
     if method == "gibbs":
-        return problem
+        # The sampler holds the class weights fixed at problem.p: so must the theory.
+        return problem.replace(learn_p=False) if problem.learn_p else problem
     if exact is None:
         exact = problem.N >= problem.P + 3
     return problem.replace(alpha=math.inf, exact=bool(exact))
@@ -495,8 +497,12 @@ def theory_solution(problem, method, init="specialized"):
 
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    tp = theory_problem(problem, method) if not math.isinf(problem.N) else (
-        problem if method == "gibbs" else problem.replace(alpha=math.inf))
+    if not math.isinf(problem.N):
+        tp = theory_problem(problem, method)
+    elif method == "gibbs":
+        tp = problem.replace(learn_p=False) if problem.learn_p else problem
+    else:
+        tp = problem.replace(alpha=math.inf)
     sol = solve(tp, init="symmetric" if init == "symmetric" else "specialized")
     if not sol.converged:
         return sol, None

@@ -99,6 +99,9 @@ def _human(d):
         lines.append(f"theory m (alpha = {d['theory_alpha']:g}{', exact map' if d.get('theory_exact') else ''}):")
         lines += ["  " + "  ".join(f"{v: .5f}" for v in row) for row in d["theory_m"]]
         lines.append(f"max |gap| = {d['max_abs_gap_sigma']:.2f} standard errors")
+        if d["K"] < 8:
+            lines.append(f"note: with K = {d['K']} seeds the gap is Student-t with {d['K'] - 1} dof "
+                         "(heavy tails): use --seeds >= 8 for a meaningful comparison")
     elif "theory_converged" in d:
         lines.append("theory: the saddle-point solver did not converge")
     if not all(d["converged"]):
