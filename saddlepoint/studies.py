@@ -157,7 +157,7 @@ def _load_trace(path):
 
 def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.0, seed=0, supervised=False,
                baselines=("data", "sphere"), max_epochs=100, tol=1e-5, ll_tol=1e-6, eps=0.05, delta=0.005,
-               progress=True):
+               data_spec="digits", max_train=None, max_test=None, progress=True):
     """Training cost against ``P_max``: full width from random init vs splitting (resumable).
 
     Baselines (full-width training, ``max_epochs`` and the same stopping rules):
@@ -169,7 +169,9 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
     One growth run from ``P0`` to ``max(P_max_list)`` serves every ``P_max`` (its stages
     are ``P0`` times powers of two, and ``P_max_list`` must be among them); it is saved as
     ``out/split_*`` and reused if present. Each full-width run appends a row to
-    ``out/cost.csv``; rows already there are skipped.
+    ``out/cost.csv``; rows already there are skipped. ``data_spec`` (default digits) and
+    ``max_train``/``max_test`` run the same study on another data set (see
+    :func:`saddlepoint.data.load_dataset`).
 
     Returns
     -------
@@ -181,14 +183,24 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
     for b in baselines:
         if b not in BASELINES:
             raise ValueError(f"baselines must be among {sorted(BASELINES)}, got {b!r}")
-    ds = data.load_dataset("digits")
-    split = data.train_test(ds, seed=seed)
+    ds = data.load_dataset(data_spec)
+    split = data.train_test(ds, seed=seed, max_train=max_train, max_test=max_test)
     y_fit = split.y_train if supervised else None
 
     def dam(P, init):
         return DAM(n_memories=P, beta=beta, center=True, init=init, max_epochs=max_epochs, tol=tol, ll_tol=ll_tol,
                    random_state=seed)
 
+    setup = io.to_jsonable(dict(P_max_list=P_max_list, P0=P0, beta=beta, seed=seed, supervised=supervised,
+                                max_epochs=max_epochs, tol=tol, ll_tol=ll_tol, eps=eps, data=data_spec,
+                                max_train=max_train, max_test=max_test))
+    setup_path = out / "cost_setup.json"
+    if setup_path.is_file():
+        old = io.load_json(setup_path)
+        if old != setup:
+            raise ValueError(f"out: {out} holds a cost study with other settings ({old}); use another directory")
+    else:
+        io.save_json(setup_path, setup)
     with _single_thread():
         stages_csv, trace_csv = out / "split_stages.csv", out / "split_trace.csv"
         meta_path = out / "split.json"
@@ -246,7 +258,7 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
     rows = [r for r in io.read_csv_rows(csv_path) if int(r["P_max"]) in P_max_list and r["baseline"] in baselines]
     doc = io.metadata(study="cost", P_max_list=P_max_list, P0=P0, beta=beta, seed=seed, supervised=supervised,
                       baselines=list(baselines), max_epochs=max_epochs, tol=tol, ll_tol=ll_tol, eps=eps, delta=delta,
-                      data="digits")
+                      data=data_spec, max_train=max_train, max_test=max_test)
     doc["rows"] = rows
     doc["split_stages"] = stages
     doc["fits"] = {b: _log_fits([r for r in rows if r["baseline"] == b]) for b in baselines}

@@ -32,6 +32,9 @@ def register(sub):
     p.add_argument("--p0", type=int, default=8, help="cost: initial width of the splitting run")
     p.add_argument("--beta", type=float, default=18.0, help="cost: inverse temperature (default 18)")
     p.add_argument("--supervised", action="store_true", help="cost: train with labels (default unsupervised)")
+    p.add_argument("--data", default="digits", help="cost: data set spec (default digits)")
+    p.add_argument("--max-train", type=int, default=None, help="cost: stratified training subset")
+    p.add_argument("--max-test", type=int, default=None, help="cost: stratified test subset")
     p.add_argument("--max-epochs", type=int, default=None, help="per training run (default 80 / 100)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true")
@@ -61,6 +64,7 @@ def run(args):
     else:
         doc = studies.cost_study(out, P_max_list=_int_list(args.p_max_list), P0=args.p0, beta=args.beta,
                                  seed=seeds[0], supervised=args.supervised, max_epochs=args.max_epochs or 100,
+                                 data_spec=args.data, max_train=args.max_train, max_test=args.max_test,
                                  progress=not args.quiet)
 
         def human(d):
