@@ -164,3 +164,33 @@ def test_gibbs_reproduces_finite_alpha_theory_merged_phase():
     # In the merged phase the two students coincide on average: Q_12 = |E w|^2-like overlap
     # is well below 1 because each posterior sample is spread (kappa = O(N)).
     assert res.Q_mean[0, 1] < 0.5
+
+
+# ----------------------------------------------------------------------------- commands
+def test_simulate_and_compare_commands(tmp_out, capsys):
+    import json
+
+    from saddlepoint.cli import main
+
+    args = ["--n", "20", "--b-star", "1", "--beta", "2", "--alpha", "3", "--method", "gibbs", "--seeds", "3",
+            "--sweeps", "40", "--burn-in", "10", "--no-progress"]
+    assert main(["simulate", *args, "--json", "--save", str(tmp_out / "sim.npz")]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert np.shape(d["m_mean"]) == (2, 2) and np.shape(d["m_stderr"]) == (2, 2)
+    assert np.shape(d["theory_m"]) == (2, 2) and d["theory_alpha"] == 3.0
+    assert (tmp_out / "sim.npz").exists() and (tmp_out / "sim.json").exists()
+    # Trained students are compared with the alpha = inf theory (exact population map).
+    assert main(["simulate", "--n", "8", "--b-star", "1", "--beta", "2", "--m-samples", "500", "--method", "em",
+                 "--seeds", "2", "--no-progress", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["theory_alpha"] == "inf" and d["theory_exact"] is True
+    rc = main(["compare", *[a for a in args if a not in ("--n", "20")], "--n", "10", "--n-list", "10,20",
+               "--csv", str(tmp_out / "fss.csv"), "--plot", str(tmp_out / "fss.png"), "--json"])
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["N"] == [10, 20] and "fit" in d and np.shape(d["theory_inf"]) == (2, 2)
+    assert (tmp_out / "fss.png").stat().st_size > 0
+    assert len((tmp_out / "fss.csv").read_text().strip().splitlines()) == 1 + 2 * 4
+    # Bad input: a clean error (exit status 2), naming the flag.
+    assert main(["simulate", "--n", "inf", "--no-progress"]) == 2
+    assert "--n" in capsys.readouterr().err
