@@ -86,6 +86,15 @@ def simulation_report(problem, res, method, init, with_theory=True):
             with np.errstate(divide="ignore", invalid="ignore"):
                 d["gap_sigma"] = (res.m_mean - tm) / err
             d["max_abs_gap_sigma"] = float(np.nanmax(np.abs(d["gap_sigma"]))) if np.any(err > 0) else math.nan
+        if tm is not None and res.K > 0 and method != "gibbs" and np.all(np.isfinite(res.split)):
+            from ..hierarchy import population_split
+            from ..simulate import match_students
+
+            order = match_students(np.asarray(sol.m))
+            lam = np.array([r.lambda_full for r in population_split(sol)])[order]
+            d["theory_split"] = lam
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d["split_gap_sigma"] = (np.asarray(d["split_mean"]) - lam) / np.asarray(d["split_stderr"])
     return d
 
 
@@ -102,6 +111,10 @@ def _human(d):
         if d["K"] < 8:
             lines.append(f"note: with K = {d['K']} seeds the gap is Student-t with {d['K'] - 1} dof "
                          "(heavy tails): use --seeds >= 8 for a meaningful comparison")
+        if d.get("theory_split") is not None:
+            lines.append("split eigenvalues lambda_max(J_-): simulation "
+                         + ", ".join(f"{v:.5f}+-{e:.5f}" for v, e in zip(d["split_mean"], d["split_stderr"]))
+                         + "; theory " + ", ".join(f"{v:.5f}" for v in d["theory_split"]))
     elif "theory_converged" in d:
         lines.append("theory: the saddle-point solver did not converge")
     if not all(d["converged"]):
