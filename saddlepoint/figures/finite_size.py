@@ -73,8 +73,8 @@ def make(outdir, quick):
 
     outdir = Path(outdir)
     n_list = [25, 50, 100] if quick else [50, 100, 200, 400]
-    seeds = 8 if quick else 12
-    sweeps = 300 if quick else 500
+    seeds = 8 if quick else 24
+    sweeps = 300 if quick else 400
     prm = FIGURE_PARAMETERS
     problem = Problem(gram=np.eye(prm["P"]), P=prm["P"], beta=prm["beta"], alpha=prm["alpha"],
                       N=n_list[0], b_star=prm["b_star"], teacher={"kind": "orthogonal", "c": 0.0})
