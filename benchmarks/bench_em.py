@@ -17,7 +17,6 @@ import time
 import numpy as np
 
 from saddlepoint import model, optim
-from saddlepoint.kernels import dam
 from saddlepoint.kernels.gibbs import gibbs_sweep
 from saddlepoint.kernels.vmf import sample_vmf_rows
 
