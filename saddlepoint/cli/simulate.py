@@ -117,6 +117,12 @@ def _human(d):
                          + "; theory " + ", ".join(f"{v:.5f}" for v in d["theory_split"]))
     elif "theory_converged" in d:
         lines.append("theory: the saddle-point solver did not converge")
+    kept = d.get("kept_sweeps")
+    if d["method"] == "gibbs" and kept and d["tau_int_max"] * 50 > kept:
+        lines.append(f"WARNING: tau_int up to {d['tau_int_max']:.3g} sweeps with {kept} kept: fewer than 50 "
+                     "independent samples per chain. The chain may be moving between states (several "
+                     "students exchanging teachers, a soft mode with Jacobian eigenvalue near 1): use more "
+                     "--sweeps or a larger --n before trusting the comparison.")
     if not all(d["converged"]):
         lines.append(f"WARNING: {d['converged'].count(False)} seed(s) did not converge")
     return "\n".join(lines)
@@ -133,6 +139,8 @@ def run(args):
                    tol=args.tol, lr=args.lr, batch_size=args.batch_size, split=args.split,
                    progress=not args.no_progress, save=args.save)
     d = simulation_report(problem, res, args.method, args.init, with_theory=not args.no_theory)
+    if args.method == "gibbs":
+        d["kept_sweeps"] = args.sweeps - args.burn_in
     if args.save:
         res.save(args.save, report=d, init=args.init, sweeps=args.sweeps, burn_in=args.burn_in)
     emit(d, args.json, _human)
