@@ -194,3 +194,20 @@ def test_simulate_and_compare_commands(tmp_out, capsys):
     # Bad input: a clean error (exit status 2), naming the flag.
     assert main(["simulate", "--n", "inf", "--no-progress"]) == 2
     assert "--n" in capsys.readouterr().err
+
+
+def test_interrupt_keeps_finished_seeds(tmp_out, monkeypatch):
+    pr = Problem(gram=np.eye(2), P=2, beta=2.0, alpha=3.0, N=12, b_star=1.0)
+    real = simulate.simulate_seed
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(simulate, "simulate_seed", flaky)
+    res = simulate.simulate(pr, method="em", seeds=5, progress=False, save=tmp_out / "part.npz")
+    assert res.K == 2 and list(res.seeds) == [0, 1]
+    assert simulate.load_simulation(tmp_out / "part.npz").K == 2  # saved after each seed
