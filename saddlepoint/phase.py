@@ -226,17 +226,22 @@ def sweep(problem, x, x_values, y, y_values, out, workers=2, progress=True, resu
                 append_csv_rows(csv_path, rows, FIELDS)
                 bar.update(len(rows))
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            pool = ProcessPoolExecutor(max_workers=workers)
+            try:
                 futures = [pool.submit(_chunk, problem, x, y, ch, tol) for ch in chunks]
-                try:
-                    for fut in as_completed(futures):
-                        rows = fut.result()
-                        append_csv_rows(csv_path, rows, FIELDS)
-                        bar.update(len(rows))
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
+                for fut in as_completed(futures):
+                    rows = fut.result()
+                    append_csv_rows(csv_path, rows, FIELDS)
+                    bar.update(len(rows))
+            except BaseException:
+                # interrupted (or a worker failed): drop queued chunks and stop the workers
+                # now instead of waiting for their running chunks; written rows are kept
+                procs = list(getattr(pool, "_processes", {}).values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                for proc in procs:
+                    proc.terminate()
+                raise
+            pool.shutdown(wait=True)
     finally:
         bar.close()
     return {"csv": csv_path, "json": json_path, "computed": len(todo), "skipped": len(done)}
