@@ -20,7 +20,6 @@ the sphere) with scikit-learn conventions: ``fit``, ``predict``, ``predict_proba
   ``fit`` with the same file, parameters and data resumes where it stopped.
 """
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -401,11 +400,7 @@ class DAM(ClassifierMixin, BaseEstimator):
                    ll_tol=r["ll_tol"], lr=self.lr, batch_size=self.batch_size,
                    rng=rng if self.method == "sgd" else None, p_update=self.p_update,
                    progress=self.progress if progress is None else progress, callback=callback)
-        # Sinkhorn stops after a column scaling, so rows of p = J / pi can miss one by up to
-        # ~1e-6 when its iteration has not converged (sublinear near the polytope boundary);
-        # restore exact rows so that p is a valid parameter for the next call.
-        p = result.p / result.p.sum(axis=1, keepdims=True)
-        return dataclasses.replace(result, p=p)
+        return result
 
     def _set_fitted(self, W, p, pi, varsigma, classes, supervised, mean):
         self.W_, self.p_, self.pi_ = np.asarray(W), np.asarray(p), np.asarray(pi)
@@ -461,12 +456,10 @@ class DAM(ClassifierMixin, BaseEstimator):
             params = {k: v for k, v in self.get_params().items() if k not in ("progress", "random_state")}
             params["random_state"] = self.random_state if not isinstance(self.random_state, np.random.Generator) else "generator"
             fingerprint = json.loads(json.dumps(_fingerprint(params, Xu, y_enc)))
-        state = None
         if checkpoint is not None and checkpoint.is_file():
             arrays, meta = io.load_npz(checkpoint)
             if meta.get("fingerprint") != fingerprint:
                 raise ValueError(f"checkpoint {checkpoint} was written for other parameters or data; remove it or use another path")
-            state = arrays
             done_epochs = int(meta["epochs"])
             done_seconds = float(meta["seconds"])
             history = list(arrays["history"])
@@ -492,7 +485,7 @@ class DAM(ClassifierMixin, BaseEstimator):
                 total = done_epochs + epoch
                 if checkpoint is not None and total % r["checkpoint_every"] == 0:
                     # history of the current run is not exposed per epoch; record what we have
-                    save(W, p / p.sum(axis=1, keepdims=True), total, done_seconds + time.perf_counter() - t_start, history, False, False)
+                    save(W, p, total, done_seconds + time.perf_counter() - t_start, history, False, False)
                 if callback is not None and callback(total, W, p):
                     user_stop[0] = True
                     return True

@@ -123,8 +123,8 @@ class GrowthResult:
 def split_directions(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, rng=0):
     """Top eigenpair of the split operator ``J_-(nu)`` of every memory (THEORY 6).
 
-    Uses :func:`saddlepoint.model.split_operator` and :func:`saddlepoint.model.split_eigen`
-    (Lanczos, no ``N x N`` matrix). A dead memory (no responsibility on the data) gets
+    Uses :func:`saddlepoint.model.split_operators` (one pass over the data for all memories)
+    and :func:`saddlepoint.model.split_eigen` (Lanczos, no ``N x N`` matrix). A dead memory (no responsibility on the data) gets
     ``lambda = 0`` and a random tangent direction.
 
     Returns
@@ -138,15 +138,13 @@ def split_directions(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, rng=0):
     P, N = W.shape
     lambdas = np.zeros(P)
     D = np.zeros((P, N))
-    for nu in range(P):
-        try:
-            op = model.split_operator(X, W, beta, nu, pi, p, y, varsigma)
+    operators = model.split_operators(X, W, beta, pi, p, y, varsigma, skip_dead=True)
+    for nu, op in enumerate(operators):
+        if op is None:  # dead memory
+            d = rng.standard_normal(N)
+        else:
             vals, vecs = model.split_eigen(op, k=1, rng=rng)
             lambdas[nu], d = vals[0], vecs[:, 0]
-        except ValueError as exc:
-            if "dead" not in str(exc):
-                raise
-            d = rng.standard_normal(N)
         d = d - (d @ W[nu]) * W[nu]
         D[nu] = d / np.linalg.norm(d)
     return lambdas, D

@@ -47,7 +47,9 @@ __all__ = [
     "em_map",
     "duplicate",
     "split_operator",
+    "split_operators",
     "split_eigen",
+    "log_prior_table",
     "default_batch_size",
 ]
 
@@ -126,10 +128,13 @@ def validate(X, W, beta, pi=None, p=None, y=None):
     return X, y, params
 
 
-def _log_table(params):
-    """``log(pi_nu p^y_nu)`` as a (P, C) table; zero weights give -inf logits."""
+def log_prior_table(params):
+    """``log(pi_nu p^y_nu)`` as a (P, C) table for :class:`DAMParams`; zero weights give -inf."""
     with np.errstate(divide="ignore"):
         return np.log(params.pi)[:, None] + np.log(params.p)
+
+
+_log_table = log_prior_table  # internal alias
 
 
 def logits(X, W, beta, pi=None, p=None, y=None, varsigma=1.0):
@@ -230,13 +235,27 @@ def riemannian_gradient(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch
     return b * (G - np.sum(G * W, axis=1, keepdims=True) * W)
 
 
-def sinkhorn(T, row_sums, col_sums=None, tol=1e-13, max_iter=10_000):
-    """Sinkhorn-Knopp scaling of a non-negative table onto given marginals (THEORY 1).
+def sinkhorn(T, row_sums, col_sums=None, tol=1e-13, max_iter=100):
+    """KL projection of a non-negative table onto given marginals (THEORY 1: Sinkhorn-Knopp).
 
-    Finds ``J = diag(u) T diag(v)`` with row sums ``row_sums`` and column sums
-    ``col_sums`` (default uniform, ``1/C``): the KL projection of ``T`` onto the
-    transportation polytope. Zero rows or columns of ``T`` are floored at a tiny
-    positive value so that every marginal can be met.
+    Finds ``J = diag(e^a) T diag(e^b)`` with row sums ``row_sums`` and column sums
+    ``col_sums`` (default uniform, ``1/C``): the minimiser of ``KL(J || T)`` over the
+    transportation polytope. Plain Sinkhorn-Knopp sweeps converge linearly and become very
+    slow when the table is near the edge of the polytope, so after a few sweeps the scalings
+    are found by damped Newton on the convex potential
+    ``F(a, b) = sum T e^{a + b} - a.row_sums - b.col_sums``, with the ``P x P`` diagonal block
+    eliminated (each step solves a ``C x C`` Schur system, cost ``O(P C + C^3)``). The last
+    step is a row scaling, so the row sums (and hence ``p = J / pi``) are exact to rounding;
+    the column sums are met to ``tol``.
+
+    A row (column) of ``T`` that is entirely zero carries no information; it is replaced by a
+    uniform one so that every marginal can be met. Other zeros stay zero.
+
+    Raises
+    ------
+    RuntimeError
+        If the marginals cannot be met to ``max(tol, 1e-9)`` (the zero pattern of ``T``
+        makes them infeasible).
     """
     T = check_array("T", T, ndim=2, minimum=0.0)
     P, C = T.shape
@@ -244,15 +263,63 @@ def sinkhorn(T, row_sums, col_sums=None, tol=1e-13, max_iter=10_000):
     col_sums = np.full(C, 1.0 / C) if col_sums is None else check_array("col_sums", col_sums, shape=(C,), minimum=0.0)
     if abs(row_sums.sum() - col_sums.sum()) > 1e-10:
         raise ValueError("row_sums and col_sums must have the same total")
-    scale = T.max() if T.size and T.max() > 0 else 1.0
-    J = np.maximum(T / scale, 1e-300)
-    for _ in range(max_iter):
+    T = T / T.max() if T.size and T.max() > 0 else np.ones_like(T)
+    T[T.sum(axis=1) == 0, :] = 1.0
+    T[:, T.sum(axis=0) == 0] = 1.0
+    J = T.copy()
+    for _ in range(20):  # a few plain sweeps: a good start for Newton
         J *= (row_sums / J.sum(axis=1))[:, None]
-        cs = J.sum(axis=0)
-        J *= (col_sums / cs)[None, :]
-        if np.max(np.abs(J.sum(axis=1) - row_sums)) <= tol:
+        J *= (col_sums / J.sum(axis=0))[None, :]
+    # Newton in the log-scalings of the current table J (J = T e^{a+b}).
+    with np.errstate(divide="ignore"):
+        logJ = np.log(J)
+
+    def table(a, b):
+        # Trial steps of the line search may overflow; they are rejected as non-finite.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.exp(logJ + a[:, None] + b[None, :])
+
+    def gradient(K):
+        return K.sum(axis=1) - row_sums, K.sum(axis=0) - col_sums
+
+    total = row_sums.sum()
+    a, b = np.zeros(P), np.zeros(C)
+    K = table(a, b)
+    ga, gb = gradient(K)
+    for _ in range(max_iter):
+        gnorm = np.sqrt(ga @ ga + gb @ gb)
+        if max(np.max(np.abs(ga)), np.max(np.abs(gb))) <= tol:
             break
-    return J
+        Da = np.maximum(K.sum(axis=1), 1e-300)
+        # Schur complement of the Hessian [[diag(Da), K], [K^T, diag(Db)]] on the b block;
+        # it is singular along the gauge (a + s, b - s), hence the least-squares solve.
+        S = np.diag(K.sum(axis=0)) - K.T @ (K / Da[:, None])
+        rhs = -gb + K.T @ (ga / Da)
+        db = np.linalg.lstsq(S, rhs, rcond=1e-13)[0]
+        da = -(ga + K @ db) / Da
+        t = 1.0
+        while t > 1e-10:
+            Kn = table(a + t * da, b + t * db)
+            # No entry of the solution exceeds the total mass; larger trials are rejected
+            # before their merit (sums of squares) could overflow.
+            if not (np.all(np.isfinite(Kn)) and Kn.max() <= 2.0 * total):
+                t *= 0.5
+                continue
+            gan, gbn = gradient(Kn)
+            if np.sqrt(gan @ gan + gbn @ gbn) < gnorm:
+                break
+            t *= 0.5
+        else:
+            break  # no further progress at this precision
+        a, b, K, ga, gb = a + t * da, b + t * db, Kn, gan, gbn
+    K *= (row_sums / np.maximum(K.sum(axis=1), 1e-300))[:, None]  # exact rows
+    err = np.max(np.abs(K.sum(axis=0) - col_sums))
+    if not err <= max(tol, 1e-9):
+        raise RuntimeError(
+            f"sinkhorn: the marginals cannot be met (column error {err:.2e}); the zero pattern "
+            "of T is incompatible with row_sums and col_sums"
+        )
+    return K
 
 
 def balanced_mstep(T, row_sums, col_sums=None, tol=1e-13, max_iter=200):
@@ -380,6 +447,7 @@ def split_operator(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_
     ``J_-(nu) = b P_perp E[r_nu x x^T] P_perp / |E[r_nu x]|``, ``P_perp = I - w w^T``,
     ``b = varsigma beta``, expectations over the data with the narrow DAM's
     responsibilities. Its products cost ``O(M N)`` and no ``N x N`` matrix is formed.
+    For several memories use :func:`split_operators`, which shares one pass over the data.
 
     Returns
     -------
@@ -388,37 +456,65 @@ def split_operator(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_
     """
     X, y, params = validate(X, W, beta, pi, p, y)
     nu = check_int("nu", nu, 0, params.P - 1)
+    return split_operators(X, params, beta, y=y, varsigma=varsigma, which=[nu], batch_size=batch_size)[0]
+
+
+def split_operators(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, which=None, batch_size=None,
+                    skip_dead=False):
+    """Split operators ``J_-(nu)`` (THEORY 6-7) of the memories ``which`` (default all).
+
+    One pass over the data computes the responsibilities of every requested memory (kept as
+    an ``M x len(which)`` array: pass ``which`` in chunks to bound memory), so a growth
+    stage costs ``O(M N P)`` instead of ``O(M N P^2)`` for ``P`` separate calls of
+    :func:`split_operator`. Each operator's products cost ``O(M N)``.
+
+    Returns
+    -------
+    list of scipy.sparse.linalg.LinearOperator
+        ``J_-(nu)`` for ``nu`` in ``which``, in that order; ``None`` for a dead memory when
+        ``skip_dead``.
+
+    Raises
+    ------
+    ValueError
+        If a requested memory is dead (``|E[r_nu x]| = 0``: ``J_-`` is undefined there) and
+        ``skip_dead`` is False.
+    """
+    X, y, params = validate(X, W, beta, pi, p, y)
+    which = np.arange(params.P) if which is None else np.asarray(which, dtype=np.intp).ravel()
+    if which.size and (which.min() < 0 or which.max() >= params.P):
+        raise ValueError(f"which (nu) must hold memory indices in 0..{params.P - 1}")
+    varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0)
     b = varsigma * params.beta
     M, N = X.shape
     bs = default_batch_size(M, params.P, N) if batch_size is None else check_int("batch_size", batch_size, 1)
-    w = params.W[nu]
-    # r_nu for every example, in batches (one column of R only is kept).
-    table = _log_table(params)
-    r = np.empty(M)
-    g = np.zeros(N)
+    table = log_prior_table(params)
+    R = np.empty((M, which.size))
     for start in range(0, M, bs):
         xb, yb = X[start:start + bs], y[start:start + bs]
         L = b * (xb @ params.W.T) + table[:, yb].T
-        rb = np.exp(L[:, nu] - logsumexp(L, axis=1))
-        r[start:start + bs] = rb
-        g += rb @ xb
-    g /= M
-    gnorm = np.linalg.norm(g)
-    if gnorm == 0:
-        raise ValueError(f"memory nu = {nu} is dead (no responsibility on the data): J_- is undefined")
-    coef = b / (M * gnorm)
+        R[start:start + bs] = np.exp(L[:, which] - logsumexp(L, axis=1, keepdims=True))
+    G = (X.T @ R).T / M
+    gnorms = np.linalg.norm(G, axis=1)
+    dead = which[gnorms == 0]
+    if dead.size and not skip_dead:
+        raise ValueError(f"memory nu = {dead[0]} is dead (no responsibility on the data): J_- is undefined")
 
-    def matvec(d):
-        d = np.asarray(d, dtype=float).ravel()
-        d = d - (w @ d) * w
-        out = np.zeros(N)
-        for start in range(0, M, bs):
-            xb = X[start:start + bs]
-            out += xb.T @ (r[start:start + bs] * (xb @ d))
-        out = coef * out
-        return out - (w @ out) * w
+    def make(w, r, coef):
+        def matvec(d):
+            d = np.asarray(d, dtype=float).ravel()
+            d = d - (w @ d) * w
+            out = np.zeros(N)
+            for start in range(0, M, bs):
+                xb = X[start:start + bs]
+                out += xb.T @ (r[start:start + bs] * (xb @ d))
+            out = coef * out
+            return out - (w @ out) * w
 
-    return LinearOperator((N, N), matvec=matvec, rmatvec=matvec, dtype=float)
+        return LinearOperator((N, N), matvec=matvec, rmatvec=matvec, dtype=float)
+
+    return [make(params.W[nu], R[:, k].copy(), b / (M * gnorms[k])) if gnorms[k] > 0 else None
+            for k, nu in enumerate(which)]
 
 
 def split_eigen(operator, k=1, tol=1e-10, rng=None):

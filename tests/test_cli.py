@@ -3,8 +3,6 @@
 import subprocess
 import sys
 
-import pytest
-
 from saddlepoint.cli import build_parser, main
 
 

@@ -269,3 +269,38 @@ def test_em_with_exact_mstep_reaches_likelihood_stationary_point(problem):
         # Central difference error ~ h^2 f''' + 1e-16/h ~ 1e-10; a non-stationary point has
         # derivatives of order |D| ~ 1.
         assert abs((f(h) - f(-h)) / (2 * h)) < 1e-7
+
+
+def test_split_operators_equal_single_operators(problem, rng):
+    X, W, y, pi, p, beta = (problem[k] for k in ("X", "W", "y", "pi", "p", "beta"))
+    ops = model.split_operators(X, W, beta, pi, p, y, varsigma=0.5, which=[3, 0], batch_size=17)
+    d = rng.standard_normal(W.shape[1])
+    for op, nu in zip(ops, [3, 0]):
+        single = model.split_operator(X, W, beta, nu, pi, p, y, varsigma=0.5)
+        # Same sums, different batching: rounding only.
+        assert_allclose(op.matvec(d), single.matvec(d), rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="which"):
+        model.split_operators(X, W, beta, which=[4])
+
+
+def test_sinkhorn_near_the_edge_matches_long_plain_iteration(rng):
+    """Nearly one-hot rows (a trained supervised DAM) make plain Sinkhorn crawl; the Newton
+    finish must land on the same KL projection with exact rows."""
+    P, C = 60, 5
+    T = rng.dirichlet(np.ones(C) * 0.05, size=P) * rng.random((P, 1))
+    pi = rng.dirichlet(np.ones(P) * 4)
+    J = model.sinkhorn(T, pi)
+    K = T / T.max()
+    for _ in range(100_000):  # the independent reference: plain sweeps, run to stagnation
+        K *= (pi / K.sum(axis=1))[:, None]
+        K *= (1 / C / K.sum(axis=0))[None, :]
+    assert_allclose(J, K, rtol=1e-8, atol=1e-15)  # the plain reference itself is this far off at worst
+    assert_allclose(J.sum(axis=1), pi, rtol=1e-14)  # last step is a row scaling
+    assert_allclose(J.sum(axis=0), 1 / C, atol=1e-13)
+
+
+def test_sinkhorn_infeasible_pattern_is_reported():
+    # Memory 0 only knows class 0 and carries 0.9 of the mass, but class 0 holds only 0.5.
+    T = np.array([[1.0, 0.0], [0.5, 0.5]])
+    with pytest.raises(RuntimeError, match="cannot be met"):
+        model.sinkhorn(T, np.array([0.9, 0.1]))

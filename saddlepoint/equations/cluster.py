@@ -154,52 +154,12 @@ def update_class_weights(problem, S):
     class frequencies (``1/C`` for a balanced teacher), by Sinkhorn (``p_update="sinkhorn"``)
     or by the exact M-step (``"mstep"``); returns ``p = J / pi``."""
     if problem.p_update == "sinkhorn":
-        # The Sinkhorn limit is invariant under diagonal rescaling of its input, so the input
-        # is first scaled by a Newton solve of the scaling equations (quadratic convergence;
-        # plain Sinkhorn is very slow on nearly block-diagonal tables), then model.sinkhorn
-        # polishes it in a few sweeps to its own tolerance.
-        J = sinkhorn(_newton_scaling(S, problem.pi, problem.class_marginal), problem.pi, problem.class_marginal)
+        # model.sinkhorn finishes with Newton steps, so nearly block-diagonal tables (where
+        # plain sweeps crawl) cost a few C x C solves.
+        J = sinkhorn(S, problem.pi, problem.class_marginal)
     else:
         J = balanced_mstep(S, problem.pi, problem.class_marginal)
     return J / problem.pi[:, None]
-
-
-def _newton_scaling(S, row_sums, col_sums, max_iter=50, tol=1e-14):
-    """``diag(e^a) S diag(e^b)`` with the given marginals, by damped Newton on the convex
-    potential ``sum_{nu y} S e^{a_nu + b_y} - a.row_sums - b.col_sums`` (gauge ``b_0 = 0``).
-    Returns the scaled table (the best iterate if Newton stalls)."""
-    P, C = S.shape
-    S = np.maximum(S / max(S.max(), 1e-300), 1e-300)
-    a, b = np.log(row_sums / S.sum(axis=1)), np.zeros(C)
-
-    def grad(a, b):
-        J = S * np.exp(a[:, None] + b[None, :])
-        return J, np.concatenate([J.sum(axis=1) - row_sums, (J.sum(axis=0) - col_sums)[1:]])
-
-    J, g = grad(a, b)
-    for _ in range(max_iter):
-        if np.max(np.abs(g)) <= tol:
-            break
-        H = np.zeros((P + C - 1, P + C - 1))
-        H[:P, :P] = np.diag(J.sum(axis=1))
-        H[P:, P:] = np.diag(J.sum(axis=0)[1:])
-        H[:P, P:] = J[:, 1:]
-        H[P:, :P] = J[:, 1:].T
-        try:
-            step = -np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            break
-        t, gn0 = 1.0, np.linalg.norm(g)
-        while t > 1e-10:
-            a1, b1 = a + t * step[:P], b + t * np.concatenate([[0.0], step[P:]])
-            J1, g1 = grad(a1, b1)
-            if np.all(np.isfinite(g1)) and np.linalg.norm(g1) < gn0:
-                break
-            t *= 0.5
-        else:
-            break
-        a, b, J, g = a1, b1, J1, g1
-    return J
 
 
 def fixed_point_map(problem, m, p=None):
