@@ -41,7 +41,7 @@ from scipy.special import logsumexp
 from . import __version__
 from ._validation import check_int, check_real, check_rng
 from .model import (
-    _log_table,
+    log_prior_table,
     default_batch_size,
     duplicate,
     em_map,
@@ -137,7 +137,7 @@ def memory_moments(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_
     b = varsigma * params.beta
     M, N = X.shape
     bs = default_batch_size(M, params.P, N) if batch_size is None else check_int("batch_size", batch_size, 1)
-    table = _log_table(params)
+    table = log_prior_table(params)
     r = np.empty(M)
     for start in range(0, M, bs):
         xb, yb = X[start:start + bs], y[start:start + bs]
@@ -690,9 +690,12 @@ def order_parameter_split(solution, nu, step=1e-6):
     Duplicates memory ``nu`` of ``solution`` in its :class:`~saddlepoint.problem.Problem`
     (prior split), checks the duplicated state is a fixed point, differentiates the regime's
     map (:mod:`saddlepoint.jacobian`) and restricts it to the antisymmetric subspace
-    (``m``, ``p`` and ``Q`` rows of the copies opposite). Works in every regime that
-    :func:`saddlepoint.solvers.solve` handles, including finite ``alpha``; it sees only
-    splits inside the span of the order parameters (not the isotropic modes).
+    (``m``, ``p`` and ``Q`` rows of the copies opposite). It sees only splits inside the span
+    of the order parameters (not the isotropic modes). The duplicated state is a fixed point
+    only at ``alpha = inf``: at finite ``alpha`` each copy sees half the data, ``|h|`` halves
+    and the overlaps shrink (docs/hierarchy.md), so the returned ``residual`` is non-zero and
+    the eigenvalues describe the map's linearisation at a non-stationary point; check
+    ``residual`` before reading them as stability.
 
     Returns
     -------
