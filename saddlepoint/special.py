@@ -493,7 +493,7 @@ def _evaluate(nu, k, level):
         return res[0] if level == 0 else (res[1] if level == 1 else res[1:])
     nu, k = np.broadcast_arrays(np.asarray(nu, float), np.asarray(k, float))
     shape = nu.shape
-    nu, k = np.ascontiguousarray(nu).ravel(), np.ascontiguousarray(k).ravel()
+    nu, k = np.array(nu, dtype=float).ravel(), np.array(k, dtype=float).ravel()  # writable copies for numba
     out = [np.empty_like(k) for _ in range(3)]
     _kernel_evaluate(nu, k, level, out[0], out[1], out[2])
     slots = {0: (0,), 1: (1,), 2: (1, 2)}[level]
