@@ -582,8 +582,12 @@ def critical_tau(P, dim=None, start="pair", tau_max=20.0, pi=None, nu=None, n_gr
     Returns
     -------
     float
-        ``nan`` if there is no crossing below ``tau_max``; the first grid point (1.05) if the
-        branch is already split-unstable there.
+        ``nan`` if there is no crossing below ``tau_max``. If the branch is already
+        split-unstable at the first grid point, the crossing is searched between ``1 + 1e-3``
+        and it; when the branch is unstable there too it is split-unstable from its birth at
+        ``tau = 1`` (as ``tau -> 1+`` the branch collapses onto the merged state, whose
+        covariance is the identity, so the split eigenvalue tends to ``tau > 1``) and ``1.0``
+        is returned.
     """
     P = check_int("P", P, 1)
     dim = max(1, P - 1) if dim is None else check_int("dim", dim, 1)
@@ -599,7 +603,11 @@ def critical_tau(P, dim=None, start="pair", tau_max=20.0, pi=None, nu=None, n_gr
 
     f = np.array([value(s) if s.converged else np.nan for s in sols])
     if np.isfinite(f[0]) and f[0] >= 0:
-        return float(grid[0])
+        near = solve_within(P, 1.0 + 1e-3, dim, c0=sols[0].c, pi=pi, **kw)
+        if not near.converged or value(near) >= 0:
+            return 1.0
+        return float(optimize.brentq(lambda t: value(solve_within(P, t, dim, c0=sols[0].c, pi=pi, **kw)),
+                                     1.0 + 1e-3, grid[0], xtol=1e-10))
     idx = np.where((f[:-1] < 0) & (f[1:] >= 0))[0]
     if idx.size == 0:
         return math.nan

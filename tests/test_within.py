@@ -159,8 +159,10 @@ def test_cascade_and_critical_tau():
     # ... and that is where the 4-memory state itself loses stability (the middle pair is a
     # duplicated memory, whose antisymmetric mode is its split mode)
     np.testing.assert_allclose(s.eigenvalues.max(), 1.0, atol=1e-8)
-    # the outer memories are split-unstable from the start of the branch
-    assert W.critical_tau(4, 1, start=start, tau_max=6.0, nu=0, n_grid=3) == 1.05
+    # the outer memories are split-unstable from the birth of the branch at tau = 1 (every
+    # branch bifurcates from the merged state there), which critical_tau reports as 1.0
+    assert W.critical_tau(4, 1, start=start, tau_max=6.0, nu=0, n_grid=3) == 1.0
+    assert W.critical_tau(2) == 1.0  # the pair's memories: covariance -> I as tau -> 1+
 
 
 def test_overlaps_match_exact_finite_n_population():
