@@ -36,6 +36,7 @@ import numpy as np
 from . import data, io
 from .estimator import DAM
 from .growth import TRACE_FIELDS, grow
+from .figures import save_figure
 
 __all__ = [
     "ACCURACY_FIELDS",
@@ -299,8 +300,7 @@ def plot_accuracy_study(summary, path):
     ax.set_ylabel("test accuracy (digits)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 
@@ -333,6 +333,5 @@ def plot_cost_study(rows, stages, path):
     axes[2].set_ylabel("final test accuracy")
     axes[2].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path

@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-__all__ = ["figure", "available_figures", "make_figures"]
+__all__ = ["figure", "available_figures", "make_figures", "save_figure"]
 
 _REGISTRY = {}
 
@@ -25,6 +25,17 @@ def figure(name, description):
         return func
 
     return decorate
+
+
+def save_figure(fig, path, dpi=120):
+    """Write ``fig`` to ``path`` (creating its folder), close it, and return the path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def _discover():

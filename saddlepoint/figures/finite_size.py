@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figure
+from . import figure, save_figure
 
 __all__ = ["plot_finite_size", "make", "FIGURE_PARAMETERS"]
 
@@ -58,11 +58,7 @@ def plot_finite_size(data, path, title=None):
         ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=130)
 
 
 @figure("finite_size", "Gibbs sampler vs saddle-point theory: finite-size scaling of m in 1/N")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figure
+from . import figure, save_figure
 
 __all__ = ["make_split", "make_cascade", "split_data", "cascade_data"]
 
@@ -121,8 +121,7 @@ def make_split(outdir, quick=False):
     axes[1].set_title("narrow overlaps")
     fig.tight_layout()
     path = Path(outdir) / "hierarchy_split.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return [path, table, out / "critical_beta.json"]
 
 
@@ -208,6 +207,5 @@ def make_cascade(outdir, quick=False):
     axes[1].set_title("free energy (merged state: F = 0)")
     fig.tight_layout()
     path = Path(outdir) / "within_cascade.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return [path, table, out / "transitions.json"]

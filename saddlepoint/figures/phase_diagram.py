@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figure
+from . import figure, save_figure
 
 __all__ = ["make", "plot_sweep", "panel_problems"]
 
@@ -88,8 +88,7 @@ def plot_sweep(out, title="", name="phase_diagram"):
     ax.set_title(title, fontsize=7)
     path = Path(out) / f"{name}.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path
 
 
@@ -157,8 +156,7 @@ def make(outdir, quick):
     fig.suptitle(f"Saddle-point phase diagrams (N = inf, b* = 1; grid {n} x {n})", fontsize=10)
     fig.tight_layout()
     path = outdir / "phase_diagram.png"
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path, dpi=130)
     csvs = sorted(data.rglob("*.csv"))
     return [path] + csvs
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figure
+from . import figure, save_figure
 
 __all__ = ["plot_memory_grid", "plot_growth", "make_memories", "make_growth"]
 
@@ -57,11 +57,7 @@ def plot_memory_grid(W, path, image_shape=None, labels=None, title=None, max_mem
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_growth(stages, path, full_width=None, title=None):
@@ -102,11 +98,7 @@ def plot_growth(stages, path, full_width=None, title=None):
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 @figure("training_memories", "memories of a supervised DAM trained on the 8x8 digits, with test accuracy")
