@@ -352,6 +352,21 @@ class DAM(ClassifierMixin, BaseEstimator):
             raise ValueError("pi must be strictly positive and sum to one")
         return pi
 
+    def _prepare(self, X, y):
+        """Validated, preprocessed training data: ``(Xu, mean, classes, y_enc, C, rng)``.
+
+        Unsupervised data (``y is None``) gets one class and all-zero labels."""
+        X = check_array("X", X, ndim=2)
+        Xu, mean = preprocess(X, center=self.center)
+        M = Xu.shape[0]
+        if y is not None:
+            classes, y_enc = self._encode_y(y, M)
+            C = len(classes)
+        else:
+            classes, y_enc, C = np.zeros(1), np.zeros(M, dtype=np.intp), 1
+        rng = self.random_state if isinstance(self.random_state, np.random.Generator) else check_rng(self.random_state)
+        return Xu, mean, classes, y_enc, C, rng
+
     def _encode_y(self, y, M):
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != M:
@@ -433,18 +448,10 @@ class DAM(ClassifierMixin, BaseEstimator):
         self
         """
         r = self._resolved()
-        X = check_array("X", X, ndim=2)
-        Xu, mean = preprocess(X, center=self.center)
-        M = Xu.shape[0]
+        Xu, mean, classes, y_enc, C, rng = self._prepare(X, y)
         supervised = y is not None
-        if supervised:
-            classes, y_enc = self._encode_y(y, M)
-        else:
-            classes, y_enc = np.zeros(1), np.zeros(M, dtype=np.intp)
-        C = len(classes) if supervised else 1
         P = r["P"]
         pi = self._prior(P)
-        rng = self.random_state if isinstance(self.random_state, np.random.Generator) else check_rng(self.random_state)
 
         done_epochs, done_seconds, history, finished = 0, 0.0, [], False
         converged = False

@@ -247,15 +247,9 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
     eps = check_real("eps", eps, minimum=0.0, strict=True)
     if which not in ("all", "saddles"):
         raise ValueError(f"which must be 'all' or 'saddles', got {which!r}")
-    rng = dam.random_state if isinstance(dam.random_state, np.random.Generator) else check_rng(dam.random_state)
-    Xu, mean = preprocess(X, center=dam.center)
+    Xu, mean, classes, y_enc, C, rng = dam._prepare(X, y)
     M = Xu.shape[0]
     supervised = y is not None
-    if supervised:
-        classes, y_enc = dam._encode_y(y, M)
-    else:
-        classes, y_enc = np.zeros(1), np.zeros(M, dtype=np.intp)
-    C = len(classes) if supervised else 1
     lab = y_enc if supervised else None
     lab_classes = classes
     if not supervised and (labels is not None or y_test is not None):
