@@ -137,7 +137,7 @@ def memory_moments(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_
     b = varsigma * params.beta
     M, N = X.shape
     bs = default_batch_size(M, params.P, N) if batch_size is None else check_int("batch_size", batch_size, 1)
-    table = log_prior_table(params)
+    table = log_prior_table(params.pi, params.p)
     r = np.empty(M)
     for start in range(0, M, bs):
         xb, yb = X[start:start + bs], y[start:start + bs]

@@ -128,20 +128,17 @@ def validate(X, W, beta, pi=None, p=None, y=None):
     return X, y, params
 
 
-def log_prior_table(params):
-    """``log(pi_nu p^y_nu)`` as a (P, C) table for :class:`DAMParams`; zero weights give -inf."""
+def log_prior_table(pi, p):
+    """``log(pi_nu p^y_nu)`` as a C-contiguous (P, C) table; zero weights give -inf logits."""
     with np.errstate(divide="ignore"):
-        return np.log(params.pi)[:, None] + np.log(params.p)
-
-
-_log_table = log_prior_table  # internal alias
+        return np.ascontiguousarray(np.log(pi)[:, None] + np.log(p))
 
 
 def logits(X, W, beta, pi=None, p=None, y=None, varsigma=1.0):
     """Logits ``varsigma beta w^nu.x_a + log pi_nu + log p^{y_a}_nu`` (THEORY 1), shape (M, P)."""
     X, y, params = validate(X, W, beta, pi, p, y)
     varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0, strict=False)
-    return varsigma * params.beta * (X @ params.W.T) + _log_table(params)[:, y].T
+    return varsigma * params.beta * (X @ params.W.T) + log_prior_table(params.pi, params.p)[:, y].T
 
 
 def responsibilities(X, W, beta, pi=None, p=None, y=None, varsigma=1.0):
@@ -173,7 +170,7 @@ def statistics(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=Non
     if M == 0:
         raise ValueError("X must hold at least one example (M >= 1)")
     bs = default_batch_size(M, params.P, params.N) if batch_size is None else check_int("batch_size", batch_size, 1)
-    table = _log_table(params)
+    table = log_prior_table(params.pi, params.p)
     b = varsigma * params.beta
     G = np.zeros((params.P, params.N))
     T = np.zeros((params.P, params.C))
@@ -235,6 +232,17 @@ def riemannian_gradient(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch
     return b * (G - np.sum(G * W, axis=1, keepdims=True) * W)
 
 
+def _check_marginals(T, row_sums, col_sums):
+    """Validate a non-negative (P, C) table and its target marginals (columns default 1/C)."""
+    T = check_array("T", T, ndim=2, minimum=0.0)
+    P, C = T.shape
+    row_sums = check_array("row_sums", row_sums, shape=(P,), minimum=0.0)
+    col_sums = np.full(C, 1.0 / C) if col_sums is None else check_array("col_sums", col_sums, shape=(C,), minimum=0.0)
+    if abs(row_sums.sum() - col_sums.sum()) > 1e-10:
+        raise ValueError("row_sums and col_sums must have the same total")
+    return T, row_sums, col_sums
+
+
 def sinkhorn(T, row_sums, col_sums=None, tol=1e-13, max_iter=100):
     """KL projection of a non-negative table onto given marginals (THEORY 1: Sinkhorn-Knopp).
 
@@ -257,12 +265,8 @@ def sinkhorn(T, row_sums, col_sums=None, tol=1e-13, max_iter=100):
         If the marginals cannot be met to ``max(tol, 1e-9)`` (the zero pattern of ``T``
         makes them infeasible).
     """
-    T = check_array("T", T, ndim=2, minimum=0.0)
+    T, row_sums, col_sums = _check_marginals(T, row_sums, col_sums)
     P, C = T.shape
-    row_sums = check_array("row_sums", row_sums, shape=(P,), minimum=0.0)
-    col_sums = np.full(C, 1.0 / C) if col_sums is None else check_array("col_sums", col_sums, shape=(C,), minimum=0.0)
-    if abs(row_sums.sum() - col_sums.sum()) > 1e-10:
-        raise ValueError("row_sums and col_sums must have the same total")
     T = T / T.max() if T.size and T.max() > 0 else np.ones_like(T)
     T[T.sum(axis=1) == 0, :] = 1.0
     T[:, T.sum(axis=0) == 0] = 1.0
@@ -337,12 +341,8 @@ def balanced_mstep(T, row_sums, col_sums=None, tol=1e-13, max_iter=200):
     are the fixed points of the EM map stationary points of the likelihood in ``p``
     (see docs/theory.md, section 3).
     """
-    T = check_array("T", T, ndim=2, minimum=0.0)
+    T, r, c = _check_marginals(T, row_sums, col_sums)
     P, C = T.shape
-    r = check_array("row_sums", row_sums, shape=(P,), minimum=0.0)
-    c = np.full(C, 1.0 / C) if col_sums is None else check_array("col_sums", col_sums, shape=(C,), minimum=0.0)
-    if abs(r.sum() - c.sum()) > 1e-10:
-        raise ValueError("row_sums and col_sums must have the same total")
     T = np.maximum(T / T.sum(), 1e-300) * r.sum()
     mask = T > 1e-300
 
@@ -488,7 +488,7 @@ def split_operators(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, which=Non
     b = varsigma * params.beta
     M, N = X.shape
     bs = default_batch_size(M, params.P, N) if batch_size is None else check_int("batch_size", batch_size, 1)
-    table = log_prior_table(params)
+    table = log_prior_table(params.pi, params.p)
     R = np.empty((M, which.size))
     for start in range(0, M, bs):
         xb, yb = X[start:start + bs], y[start:start + bs]

@@ -138,11 +138,6 @@ def _prepare(X, W0, beta, y, pi, p0, varsigma, batch_size):
     return X, y, params, varsigma, bs
 
 
-def _log_table(pi, p):
-    with np.errstate(divide="ignore"):
-        return np.ascontiguousarray(np.log(pi)[:, None] + np.log(p))
-
-
 def _log_normalizer(N, beta):
     from .special import log_vmf_normalizer
 
@@ -266,7 +261,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
     limits.__enter__()
     try:
         for epoch in range(1, max_epochs + 1):
-            table = _log_table(pi, p)
+            table = model.log_prior_table(pi, p)
             if method == "em":
                 W_new, T, mean_lse = em_step(X, y, W, b, table, bs)
                 residual = float(np.max(np.abs(W_new - W)))
@@ -352,7 +347,7 @@ def gibbs(X, W0, beta, *, rng, y=None, pi=None, p=None, sweeps=1000, burn_in=100
     P = params.P
     log_z = _log_normalizer(N, params.beta)
     W = np.ascontiguousarray(params.W.copy())
-    table = _log_table(params.pi, params.p)
+    table = model.log_prior_table(params.pi, params.p)
     h = np.zeros(M, dtype=np.int64)
     S = np.zeros((P, N))
     counts = np.zeros(P, dtype=np.int64)
