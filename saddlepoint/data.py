@@ -271,30 +271,48 @@ def load_dataset(spec="digits"):
     raise ValueError(f"data: unknown data set spec {spec!r}; use 'digits', 'idx:DIR' or 'npz:FILE'")
 
 
+_CENTER_MODES = (False, True, "dataset", "image")
+
+
 def preprocess(X, center=False, mean=None):
-    """Put examples on the unit sphere (THEORY 2: ``x_a`` scaled to unit norm).
+    """Put examples on the unit sphere (docs/training.md: ``x_a`` scaled to unit norm).
 
     Parameters
     ----------
     X : array (M, N)
-    center : bool
-        Subtract a mean first: ``mean`` if given, else the mean of ``X``.
+    center : {False, True, "dataset", "image"}
+        ``True``/``"dataset"``: subtract a mean example first (``mean`` if given, else the
+        mean of ``X``: pass the training mean when preprocessing test data). ``"image"``:
+        subtract from each example its own mean over features (the paper's per-image
+        centring: examples then live in the hyperplane orthogonal to ``(1, ..., 1)``).
+        ``False``: no centring.
     mean : array (N,), optional
-        The centring vector (pass the training mean when preprocessing test data).
+        The centring vector for dataset centring.
 
     Returns
     -------
     X_unit : array (M, N)
         Unit rows.
     mean : array (N,) or None
-        The mean that was subtracted.
+        The mean that was subtracted (dataset centring only).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``center``, fewer than 2 features, or a row that is zero (after
+        centring: e.g. a constant image under per-image centring).
     """
+    if not any(center is m or (isinstance(center, str) and center == m) for m in _CENTER_MODES):
+        raise ValueError(f"center must be False, True, 'dataset' or 'image', got {center!r}")
     X = check_array("X", X, ndim=2)
     if X.shape[1] < 2:
         raise ValueError(f"X must have at least 2 features (N >= 2), got {X.shape[1]}")
-    if center:
+    if center is True or center == "dataset":
         mean = X.mean(axis=0) if mean is None else check_array("mean", mean, shape=(X.shape[1],))
         X = X - mean
+    elif center == "image":
+        X = X - X.mean(axis=1, keepdims=True)
+        mean = None
     else:
         mean = None
     norms = np.linalg.norm(X, axis=1)

@@ -230,6 +230,29 @@ def _rng_from_state(state):
     return np.random.Generator(bitgen)
 
 
+def _state_arrays(state, opt):
+    """Arrays of an objective-engine state (and optimiser state) for a checkpoint or a save."""
+    arrays = {"state_W": state.W, "state_J": state.J, "state_masses": state.masses}
+    for key in ("v_W", "v_J"):
+        if opt and key in opt:
+            arrays[key] = opt[key]
+    return arrays
+
+
+def _state_from_arrays(arrays, meta):
+    """Inverse of :func:`_state_arrays` (``meta`` holds ``beta_state``, ``null``, ``v_beta``)."""
+    from .objective import ModelState
+
+    if "state_J" not in arrays:
+        return None, None
+    state = ModelState(arrays["state_W"], float(meta["beta_state"]), arrays["state_J"], arrays["state_masses"],
+                       bool(meta["null"]))
+    opt = {k: arrays[k] for k in ("v_W", "v_J") if k in arrays}
+    if opt:
+        opt["v_beta"] = float(meta.get("v_beta", 0.0))
+    return state, (opt or None)
+
+
 class DAM(ClassifierMixin, BaseEstimator):
     """Dense associative memory classifier / clusterer (THEORY 1-2).
 
@@ -277,21 +300,51 @@ class DAM(ClassifierMixin, BaseEstimator):
         projection of the responsibility table onto the balanced polytope) or the exact
         constrained M-step (:func:`saddlepoint.model.balanced_mstep`), whose fixed points are
         stationary points of the likelihood in ``p`` (see docs/training.md).
+    learn_beta : bool
+        Learn ``beta`` under the effective loss (logits ``varsigma beta w.x``, normaliser
+        ``log Z_N(beta)``); ``beta`` is then the starting value (docs/training.md).
+    null_memory : bool
+        Add the null memory: a hidden state of uniform density with fixed prior mass.
+    null_mass : float, optional
+        Its mass relative to a memory's (default 1: the paper's ``P / P_max`` at full width;
+        :func:`saddlepoint.growth.grow` sets ``P0 / P_max``).
+    label_smoothing : float in [0, 1)
+        Soft labels over the classes and an extra "none" class (the paper: 0.1).
+    class_prior : {"balanced", "empirical"}
+        Sinkhorn column targets: ``1/C``, or the empirical (smoothed) class frequencies.
+    momentum : float in [0, 1)
+        Heavy-ball momentum for ``gd``/``sgd`` (the paper: 0.99 with ``lr = 0.01``).
+    early_stopping : bool
+        Stop when the objective on the last ``validation_fraction`` of the training set
+        has not improved for ``n_iter_no_change`` epochs (the last state is kept).
+    validation_fraction : float in (0, 1)
+    n_iter_no_change : int >= 1
+    sinkhorn_sweeps : int
+        Row/column scalings of the class table after each SGD step (the paper: 10).
+    dtype : {None, numpy.float64, numpy.float32}
+        Precision of the examples and memories on the objective engine (default float64).
 
     Attributes
     ----------
-    W_, p_, pi_ : fitted memories (P, N), class weights (P, C), prior (P,)
+    W_, p_, pi_ : fitted memories (P, N), class weights (P, K), prior (P,)
+        ``K = C`` classes, ``C + 1`` with the "none" class of label smoothing (last column).
+    beta_ : float, the final (learned or fixed) inverse temperature
     classes_ : original class labels (supervised) or ``arange(P)`` (unsupervised)
     supervised_ : bool
     varsigma_ : float, the effective-loss factor used
     mean_ : centring vector or None
+    state_ : saddlepoint.objective.ModelState or None
+        The full fitted model on the objective engine (joint table incl. the null memory).
     n_epochs_, converged_, fit_seconds_, history_ : training record
+    validation_history_, stopped_early_ : early-stopping record (objective engine)
     """
 
     def __init__(self, n_memories=10, beta=10.0, varsigma=1.0, upsilon=None, pi=None, method="em",
                  init="kmeans++", learn_p=True, center=False, max_epochs=200, tol=1e-6, ll_tol=None,
                  lr=None, batch_size=None, random_state=0, progress=False, checkpoint_every=10,
-                 dead_threshold=1e-2, p_update="sinkhorn"):
+                 dead_threshold=1e-2, p_update="sinkhorn", learn_beta=False, null_memory=False, null_mass=None,
+                 label_smoothing=0.0, class_prior="balanced", momentum=0.0, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=1, sinkhorn_sweeps=10, dtype=None):
         self.n_memories = n_memories
         self.beta = beta
         self.varsigma = varsigma
@@ -311,6 +364,46 @@ class DAM(ClassifierMixin, BaseEstimator):
         self.checkpoint_every = checkpoint_every
         self.dead_threshold = dead_threshold
         self.p_update = p_update
+        self.learn_beta = learn_beta
+        self.null_memory = null_memory
+        self.null_mass = null_mass
+        self.label_smoothing = label_smoothing
+        self.class_prior = class_prior
+        self.momentum = momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.sinkhorn_sweeps = sinkhorn_sweeps
+        self.dtype = dtype
+
+    @classmethod
+    def paper(cls, n_memories, beta=1.0, learn_beta=True, varsigma=0.25, **overrides):
+        """The paper's supervised protocol in one call (docs/training.md, "The paper's protocol").
+
+        Mini-batch heavy-ball SGD (``momentum = 0.99``, ``lr = 0.01``, batch 1000), early
+        stopping on the last 10% of the training set with patience 1 (at most 300 epochs),
+        null memory, label smoothing 0.1 with an extra "none" class, empirical class
+        marginals, per-image centring, memories initialised uniformly on the sphere and
+        every class-table row equal to the class prior. ``learn_beta=True`` with
+        ``varsigma = 0.25`` is the effective-loss run of the paper's Figs. 3 and 6;
+        ``DAM.paper(P, beta=16, learn_beta=False, varsigma=1.0)`` the fixed-beta runs of
+        Figs. 1, 2 and Table 1. Any other hyper-parameter can be overridden by keyword.
+
+        Returns
+        -------
+        DAM
+        """
+        settings = dict(n_memories=n_memories, beta=beta, learn_beta=learn_beta, varsigma=varsigma, method="sgd",
+                        momentum=0.99, lr=0.01, batch_size=1000, early_stopping=True, validation_fraction=0.1,
+                        n_iter_no_change=1, max_epochs=300, null_memory=True, label_smoothing=0.1,
+                        class_prior="empirical", center="image", init="sphere", sinkhorn_sweeps=10, tol=0.0)
+        settings.update(overrides)
+        return cls(**settings)
+
+    def _uses_objective(self):
+        """Whether any option of the paper's protocol asks for the objective engine."""
+        return bool(self.learn_beta or self.null_memory or self.label_smoothing or self.class_prior != "balanced"
+                    or self.momentum or self.early_stopping or (self.dtype is not None and np.dtype(self.dtype) != np.float64))
 
     # ------------------------------------------------------------------ validation
     def _resolved(self):
@@ -335,6 +428,7 @@ class DAM(ClassifierMixin, BaseEstimator):
                 check_rng(self.random_state)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(str(exc).replace("rng", "random_state", 1)) from None
+        self._check_paper_options(beta)
         return dict(
             P=P, beta=beta, varsigma=varsigma,
             max_epochs=check_int("max_epochs", self.max_epochs, 1),
@@ -343,6 +437,27 @@ class DAM(ClassifierMixin, BaseEstimator):
             checkpoint_every=check_int("checkpoint_every", self.checkpoint_every, 1),
             dead_threshold=check_real("dead_threshold", self.dead_threshold, minimum=0.0, maximum=1.0),
         )
+
+    def _check_paper_options(self, beta):
+        s = check_real("label_smoothing", self.label_smoothing, minimum=0.0, maximum=1.0)
+        if s >= 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        m = check_real("momentum", self.momentum, minimum=0.0, maximum=1.0)
+        if m >= 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        check_real("validation_fraction", self.validation_fraction, minimum=0.0, maximum=1.0, strict=True)
+        check_int("n_iter_no_change", self.n_iter_no_change, 1)
+        check_int("sinkhorn_sweeps", self.sinkhorn_sweeps, 0)
+        if self.class_prior not in ("balanced", "empirical"):
+            raise ValueError(f"class_prior must be 'balanced' or 'empirical', got {self.class_prior!r}")
+        if self.learn_beta and not beta > 0:
+            raise ValueError("learn_beta needs a starting beta > 0")
+        if self.null_mass is not None:
+            check_real("null_mass", self.null_mass, minimum=0.0, strict=True)
+        if self.dtype is not None and np.dtype(self.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be None, numpy.float32 or numpy.float64, got {self.dtype!r}")
+        if self.center not in (False, True, "dataset", "image"):
+            raise ValueError(f"center must be False, True, 'dataset' or 'image', got {self.center!r}")
 
     def _prior(self, P):
         if self.pi is None:
@@ -378,7 +493,10 @@ class DAM(ClassifierMixin, BaseEstimator):
         X = check_array("X", X, ndim=2)
         if hasattr(self, "W_") and X.shape[1] != self.W_.shape[1]:
             raise ValueError(f"X has {X.shape[1]} features but the DAM was fitted with N = {self.W_.shape[1]}")
-        Xu, _ = preprocess(X, center=self.mean_ is not None, mean=self.mean_)
+        center = "image" if self.center == "image" else self.mean_ is not None
+        Xu, _ = preprocess(X, center=center, mean=self.mean_)
+        if getattr(self, "state_", None) is not None:
+            Xu = Xu.astype(self.state_.W.dtype, copy=False)
         return Xu
 
     # ------------------------------------------------------------------ training
@@ -392,6 +510,8 @@ class DAM(ClassifierMixin, BaseEstimator):
             idx = None
         if C == 1:
             p0 = np.ones((P, 1))
+        elif self._uses_objective() and idx is None:
+            p0 = None  # every row equal to the column targets (the paper's initial table)
         elif idx is not None:
             # Lean each memory towards the class of the example it starts on.
             p0 = np.full((P, C), 0.5 / C)
@@ -400,26 +520,42 @@ class DAM(ClassifierMixin, BaseEstimator):
             p0 = np.full((P, C), 1.0 / C)
         return W0, p0
 
-    def train_arrays(self, X, y, W0, p0, pi, rng, max_epochs, callback=None, progress=None):
+    def train_arrays(self, X, y, W0, p0, pi, rng, max_epochs, callback=None, progress=None, C=None,
+                     state=None, opt_state=None, null_mass=None):
         """Run :func:`saddlepoint.optim.fit` with this estimator's settings on prepared arrays.
 
-        ``X`` unit rows, ``y`` labels ``0..C-1`` (zeros when unsupervised). Used by
+        ``X`` unit rows, ``y`` labels ``0..C-1`` (zeros when unsupervised). ``state`` and
+        ``opt_state`` continue a run of the objective engine (growth, resume). Used by
         :meth:`fit` and by :mod:`saddlepoint.growth`.
         """
         from .optim import fit
 
         r = self._resolved()
-        C = p0.shape[1]
+        if C is None:
+            C = p0.shape[1] if p0 is not None else int(np.max(y)) + 1
+        engine = {}
+        if self._uses_objective() or state is not None:
+            engine = dict(learn_beta=self.learn_beta, null_memory=self.null_memory,
+                          null_mass=(1.0 if self.null_mass is None else self.null_mass) if null_mass is None else null_mass,
+                          label_smoothing=self.label_smoothing if C > 1 else 0.0,
+                          class_prior=self.class_prior if C > 1 else "balanced", momentum=self.momentum,
+                          early_stopping=self.early_stopping, validation_fraction=self.validation_fraction,
+                          n_iter_no_change=self.n_iter_no_change, sinkhorn_sweeps=self.sinkhorn_sweeps,
+                          state=state, opt_state=opt_state)
+            if self.dtype is not None:
+                X = np.asarray(X, dtype=self.dtype)
         result = fit(X, W0, r["beta"], y=y if C > 1 else None, pi=pi, p0=p0, method=self.method,
-                   learn_p=self.learn_p, varsigma=r["varsigma"], max_epochs=max_epochs, tol=r["tol"],
-                   ll_tol=r["ll_tol"], lr=self.lr, batch_size=self.batch_size,
-                   rng=rng if self.method == "sgd" else None, p_update=self.p_update,
-                   progress=self.progress if progress is None else progress, callback=callback)
+                     learn_p=self.learn_p, varsigma=r["varsigma"], max_epochs=max_epochs, tol=r["tol"],
+                     ll_tol=r["ll_tol"], lr=self.lr, batch_size=self.batch_size,
+                     rng=rng if self.method == "sgd" else None, p_update=self.p_update,
+                     progress=self.progress if progress is None else progress, callback=callback, **engine)
         return result
 
-    def _set_fitted(self, W, p, pi, varsigma, classes, supervised, mean):
+    def _set_fitted(self, W, p, pi, varsigma, classes, supervised, mean, beta=None, state=None):
         self.W_, self.p_, self.pi_ = np.asarray(W), np.asarray(p), np.asarray(pi)
         self.varsigma_ = varsigma
+        self.beta_ = float(self.beta if beta is None else beta)
+        self.state_ = state
         self.supervised_ = supervised
         self.classes_ = classes if supervised else np.arange(self.W_.shape[0])
         self.mean_ = mean
@@ -427,7 +563,7 @@ class DAM(ClassifierMixin, BaseEstimator):
         return self
 
     def fit(self, X, y=None, *, checkpoint=None, callback=None):
-        """Train the DAM (THEORY 2). ``y=None`` trains unsupervised (``C = 1``).
+        """Train the DAM (docs/training.md). ``y=None`` trains unsupervised (``C = 1``).
 
         Parameters
         ----------
@@ -438,7 +574,9 @@ class DAM(ClassifierMixin, BaseEstimator):
         checkpoint : path, optional
             ``.npz`` file: written every ``checkpoint_every`` epochs and at the end; if it
             exists (written by a fit with the same parameters and data) training resumes
-            from it, and a finished run is simply reloaded.
+            from it, and a finished run is simply reloaded. On the objective engine the
+            checkpoint holds the whole model state (``beta``, the joint table with the null
+            memory) and the optimiser's velocities.
         callback : callable, optional
             ``callback(epoch, W, p)`` after every epoch (``epoch`` counts from the start of
             the whole run, including resumed epochs); returning True stops training.
@@ -452,10 +590,12 @@ class DAM(ClassifierMixin, BaseEstimator):
         supervised = y is not None
         P = r["P"]
         pi = self._prior(P)
+        engine = self._uses_objective()
 
-        done_epochs, done_seconds, history, finished = 0, 0.0, [], False
-        converged = False
+        done_epochs, done_seconds, history, val_history, finished = 0, 0.0, [], [], False
+        converged = stopped_early = False
         fingerprint = None
+        state = opt_state = None
         if checkpoint is not None:
             checkpoint = Path(checkpoint)
             if checkpoint.suffix != ".npz":
@@ -470,18 +610,30 @@ class DAM(ClassifierMixin, BaseEstimator):
             done_epochs = int(meta["epochs"])
             done_seconds = float(meta["seconds"])
             history = list(arrays["history"])
+            val_history = list(arrays["validation_history"]) if "validation_history" in arrays else []
             finished = bool(meta["finished"])
             converged = bool(meta["converged"])
+            stopped_early = bool(meta.get("stopped_early", False))
             rng = _rng_from_state(meta["rng_state"])
             W0, p0 = arrays["W"], arrays["p"]
+            if engine:
+                state, opt_state = _state_from_arrays(arrays, meta)
         else:
             W0, p0 = self._initial_state(Xu, y_enc, C, P, rng)
+        live = {"state": state, "opt": opt_state}
 
-        def save(W, p, epochs, seconds, hist, finished_, converged_):
+        def save(W, p, epochs, seconds, hist, finished_, converged_, vhist=(), stopped_early_=False):
             meta = io.metadata(estimator="DAM", **self.get_params())
             meta.update(fingerprint=fingerprint, epochs=epochs, seconds=seconds, finished=finished_,
-                        converged=converged_, rng_state=io.to_jsonable(rng.bit_generator.state))
-            io.save_npz(checkpoint, {"W": W, "p": p, "pi": pi, "history": np.asarray(hist, float)}, meta)
+                        converged=converged_, stopped_early=stopped_early_,
+                        rng_state=io.to_jsonable(rng.bit_generator.state))
+            arrays = {"W": W, "p": p, "pi": pi, "history": np.asarray(hist, float),
+                      "validation_history": np.asarray(vhist, float)}
+            if live["state"] is not None:
+                arrays.update(_state_arrays(live["state"], live["opt"]))
+                meta.update(null=live["state"].null, beta_state=live["state"].beta,
+                            v_beta=float(live["opt"].get("v_beta", 0.0)) if live["opt"] else 0.0)
+            io.save_npz(checkpoint, arrays, meta)
 
         result = None
         if not finished and done_epochs < r["max_epochs"]:
@@ -491,29 +643,41 @@ class DAM(ClassifierMixin, BaseEstimator):
             def cb(epoch, W, p):
                 total = done_epochs + epoch
                 if checkpoint is not None and total % r["checkpoint_every"] == 0:
-                    # history of the current run is not exposed per epoch; record what we have
-                    save(W, p, total, done_seconds + time.perf_counter() - t_start, history, False, False)
+                    # the current run's per-epoch history is not exposed here: record what we have
+                    save(W, p, total, done_seconds + time.perf_counter() - t_start, history, False, False, val_history)
                 if callback is not None and callback(total, W, p):
                     user_stop[0] = True
                     return True
                 return False
 
-            result = self.train_arrays(Xu, y_enc, W0, p0, pi, rng, r["max_epochs"] - done_epochs, cb)
+            result = self.train_arrays(Xu, y_enc, W0, p0, pi, rng, r["max_epochs"] - done_epochs, cb, C=C,
+                                       state=state, opt_state=opt_state)
             W, p = result.W, result.p
             done_epochs += result.epochs
             done_seconds += result.seconds
             history = history + list(result.history)
+            if result.validation_history is not None:
+                val_history = val_history + list(result.validation_history)
             converged = result.converged
+            stopped_early = result.stopped_early
             finished = not user_stop[0]
+            state, opt_state = result.state, result.opt_state
+            live.update(state=state, opt=opt_state)
             if checkpoint is not None:
-                save(W, p, done_epochs, done_seconds, history, finished, converged)
+                save(W, p, done_epochs, done_seconds, history, finished, converged, val_history, stopped_early)
+            pi_fit = result.pi
         else:
-            W, p = W0, p0
-        self._set_fitted(W, p, pi, r["varsigma"], classes, supervised, mean)
+            W, p, pi_fit = W0, p0, (state.pi if state is not None else pi)
+            if state is not None:
+                p = state.p / state.p.sum(axis=1, keepdims=True)
+        self._set_fitted(W, p, pi_fit, r["varsigma"], classes, supervised, mean,
+                         beta=state.beta if state is not None else r["beta"], state=state)
         self.n_epochs_ = done_epochs
         self.converged_ = converged
         self.fit_seconds_ = done_seconds
         self.history_ = np.asarray(history, float)
+        self.validation_history_ = np.asarray(val_history, float) if val_history else None
+        self.stopped_early_ = bool(stopped_early)
         self.stopped_by_callback_ = bool(result is not None and result.stopped_by_callback)
         return self
 
@@ -526,20 +690,70 @@ class DAM(ClassifierMixin, BaseEstimator):
 
     @property
     def b_(self):
-        """Logit scale ``varsigma beta`` used for training and prediction."""
-        return self.varsigma_ * float(self.beta)
+        """Logit scale ``varsigma beta`` used for training and prediction (``beta_`` if learned)."""
+        return self.varsigma_ * float(getattr(self, "beta_", self.beta))
+
+    @property
+    def has_none_(self):
+        """Whether the class table has the extra "none" column (label smoothing)."""
+        self._check_fitted()
+        return bool(self.supervised_ and self.p_.shape[1] == len(self.classes_) + 1)
+
+    @property
+    def none_label_(self):
+        """The label :meth:`predict` returns for the "none" class: -1 for numeric classes, else "none"."""
+        return -1 if np.issubdtype(np.asarray(self.classes_).dtype, np.number) else "none"
+
+    def log_joint(self, X):
+        """``log p(x, c)`` for every column of the class table, shape (M, K) (docs/training.md).
+
+        With the null memory, label smoothing or a learned ``beta`` this is the paper's model
+        (memory logits ``varsigma beta w.x - log Z_N(beta)``, null logit 0); the "none" class
+        is the last column when present.
+        """
+        self._check_fitted()
+        Xu = self._transform(X)
+        from .objective import ModelState, log_joint
+
+        state = self.state_
+        if state is None:
+            state = ModelState(self.W_, self.beta_, self.pi_[:, None] * self.p_, self.pi_)
+        out = np.empty((Xu.shape[0], state.J.shape[1]))
+        starts, bs = _batches(Xu.shape[0], self.W_.shape[0])
+        for s in starts:
+            out[s:s + bs] = log_joint(Xu[s:s + bs], state, self.varsigma_)
+        return out
 
     def predict_proba(self, X):
-        """``P(y | x)`` (supervised, (M, C)) or the hidden posterior (unsupervised, (M, P))."""
+        """``P(y | x)`` (supervised, (M, K)) or the hidden posterior (unsupervised, (M, P)).
+
+        ``K = C``, or ``C + 1`` with the "none" class of label smoothing (its column last).
+        """
         self._check_fitted()
+        if self.state_ is not None and self.supervised_:
+            h = self.log_joint(X)
+            return np.exp(h - logsumexp(h, axis=1, keepdims=True))
         Xu = self._transform(X)
         if self.supervised_:
             return class_probabilities(Xu, self.W_, self.b_, self.pi_, self.p_)
         return class_probabilities(Xu, self.W_, self.b_, self.pi_, np.eye(self.W_.shape[0]))
 
+    def _labels_of(self, columns):
+        """Class labels of column indices (the "none" column maps to :attr:`none_label_`)."""
+        columns = np.asarray(columns)
+        C = len(self.classes_)
+        if self.supervised_ and np.any(columns >= C):
+            out = np.asarray(self.classes_, dtype=object)[np.minimum(columns, C - 1)]
+            out[columns >= C] = self.none_label_
+            if np.issubdtype(np.asarray(self.classes_).dtype, np.number):
+                return out.astype(np.asarray(self.classes_).dtype)
+            return out
+        return np.asarray(self.classes_)[columns]
+
     def predict(self, X):
-        """Most probable class (supervised) or the best-explaining memory (unsupervised)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        """Most probable class (supervised; argmax over all columns, "none" included, which
+        gives :attr:`none_label_`) or the best-explaining memory (unsupervised)."""
+        return self._labels_of(np.argmax(self.predict_proba(X), axis=1))
 
     def score(self, X, y=None, sample_weight=None):
         """Accuracy (supervised, as :class:`~sklearn.base.ClassifierMixin`), else the average
@@ -561,21 +775,68 @@ class DAM(ClassifierMixin, BaseEstimator):
             y_enc = np.searchsorted(self.classes_, np.asarray(y))
             if np.any(y_enc >= len(self.classes_)) or np.any(self.classes_[np.minimum(y_enc, len(self.classes_) - 1)] != y):
                 raise ValueError("y holds labels unseen during fit")
-            return model.log_likelihood(Xu, self.W_, self.beta, self.pi_, self.p_, y_enc, self.varsigma_)
-        return model.log_likelihood(Xu, self.W_, self.beta, self.pi_, None, None, self.varsigma_)
+            if self.state_ is not None:
+                return float(np.mean(self.log_joint(X)[np.arange(len(y_enc)), y_enc]))
+            return model.log_likelihood(Xu, self.W_, self.beta_, self.pi_, self.p_, y_enc, self.varsigma_)
+        if self.state_ is not None:
+            return float(np.mean(logsumexp(self.log_joint(X), axis=1)))
+        return model.log_likelihood(Xu, self.W_, self.beta_, self.pi_, None, None, self.varsigma_)
 
-    def memory_classes(self):
-        """Class label of each memory (``argmax_y p^y_nu``; supervised only)."""
+    def memory_classes(self, kind="table"):
+        """Class label of each memory (supervised only), shape (P,).
+
+        ``kind="table"``: ``argmax_c p^c_nu`` over the class table (the "none" column
+        included: such a memory gets :attr:`none_label_`). ``kind="prediction"``: the DAM's
+        own prediction on the memory image ``w^nu`` (how the paper colours memories).
+        """
         self._check_fitted()
         if not self.supervised_:
             raise ValueError("memory classes need a supervised DAM (fit with y)")
-        return self.classes_[memory_classes(self.p_)]
+        if kind == "table":
+            return self._labels_of(memory_classes(self.p_))
+        if kind == "prediction":
+            proba = self._proba_unit(self.W_.astype(np.float64))
+            return self._labels_of(np.argmax(proba, axis=1))
+        raise ValueError(f"kind must be 'table' or 'prediction', got {kind!r}")
+
+    def _proba_unit(self, Xu):
+        """``P(c | x)`` of examples already on the sphere (no centring)."""
+        from .objective import ModelState, log_joint
+
+        state = self.state_ if self.state_ is not None else ModelState(self.W_, self.beta_, self.pi_[:, None] * self.p_, self.pi_)
+        h = log_joint(Xu.astype(state.W.dtype), state, self.varsigma_)
+        return np.exp(h - logsumexp(h, axis=1, keepdims=True))
 
     def nn_accuracy(self, X, y):
         """Accuracy of classifying ``x`` by the class of its nearest memory."""
         self._check_fitted()
         Xu = self._transform(X)
         return nn_accuracy(Xu, np.asarray(y), self.W_, self.memory_classes())
+
+    def nn_metrics(self, X, y):
+        """1-NN score and fidelity (the paper's metrics), as a dict.
+
+        ``nn_accuracy``: accuracy of the class of the most correlated memory
+        (``argmax_nu w^nu.x``, memory classes from the class table); ``nn_fidelity``:
+        fraction of examples on which that 1-NN class equals the DAM's own prediction;
+        ``nn_fidelity_correct`` / ``nn_fidelity_wrong``: the same restricted to examples the
+        DAM classifies correctly / wrongly (NaN when there are none); ``test_accuracy``: the
+        DAM's accuracy (argmax over all columns, "none" counts as wrong).
+        """
+        self._check_fitted()
+        if not self.supervised_:
+            raise ValueError("nn_metrics needs a supervised DAM (fit with y)")
+        Xu = self._transform(X)
+        y = np.asarray(y)
+        pred = self._labels_of(np.argmax(self._proba_unit(Xu), axis=1))
+        nearest = np.concatenate([np.argmax(Xu[s:s + 4096] @ self.W_.T, axis=1) for s in range(0, Xu.shape[0], 4096)])
+        nn = self.memory_classes("table")[nearest]
+        correct = pred == y
+        agree = nn == pred
+        return {"test_accuracy": float(np.mean(correct)), "nn_accuracy": float(np.mean(nn == y)),
+                "nn_fidelity": float(np.mean(agree)),
+                "nn_fidelity_correct": float(np.mean(agree[correct])) if correct.any() else math.nan,
+                "nn_fidelity_wrong": float(np.mean(agree[~correct])) if (~correct).any() else math.nan}
 
     def dead_memories(self, X, y=None, threshold=None):
         """Boolean mask of dead memories on ``(X, y)`` (see :func:`dead_memories`)."""
@@ -597,7 +858,16 @@ class DAM(ClassifierMixin, BaseEstimator):
         (:func:`label_readout`) first.
         """
         self._check_fitted()
-        Xu, Xt = self._transform(X_train), self._transform(X_test)
+        Xu = self._transform(X_train)
+        if self.supervised_:
+            y_enc = np.searchsorted(self.classes_, np.asarray(y_train))
+            dead = dead_memories(Xu.astype(np.float64), self.W_.astype(np.float64), self.b_, self.pi_,
+                                 self.p_[:, : len(self.classes_)] if self.has_none_ else self.p_, y_enc,
+                                 self._resolved()["dead_threshold"])[0]
+            out = self.nn_metrics(X_test, y_test)
+            out["dead_memories"] = int(dead.sum())
+            return out
+        Xt = self._transform(X_test)
         if self.supervised_:
             lab_classes = self.classes_
             p = self.p_
@@ -622,10 +892,15 @@ class DAM(ClassifierMixin, BaseEstimator):
         arrays = {"W": self.W_, "p": self.p_, "pi": self.pi_, "classes": self.classes_}
         if self.mean_ is not None:
             arrays["mean"] = self.mean_
+        if self.state_ is not None:
+            arrays.update(_state_arrays(self.state_, None))
         params = {k: v for k, v in self.get_params().items() if k not in ("init", "pi", "random_state")}
+        params["dtype"] = None if self.dtype is None else np.dtype(self.dtype).name
         params["random_state"] = self.random_state if not isinstance(self.random_state, np.random.Generator) else "generator"
         meta = io.metadata(estimator="DAM", **params)
-        meta.update(supervised=self.supervised_, varsigma_effective=self.varsigma_,
+        meta.update(supervised=self.supervised_, varsigma_effective=self.varsigma_, beta_fitted=self.beta_,
+                    null=None if self.state_ is None else self.state_.null,
+                    beta_state=None if self.state_ is None else self.state_.beta,
                     n_epochs=getattr(self, "n_epochs_", None), converged=getattr(self, "converged_", None),
                     fit_seconds=getattr(self, "fit_seconds_", None))
         return io.save_npz(path, arrays, meta)
@@ -640,9 +915,13 @@ class DAM(ClassifierMixin, BaseEstimator):
         for k in list(params):
             if k not in cls().get_params():
                 params.pop(k)
+        if params.get("dtype") is not None:
+            params["dtype"] = np.dtype(params["dtype"]).type
         est = cls(**params)
+        state, _ = _state_from_arrays(arrays, meta)
         est._set_fitted(arrays["W"], arrays["p"], arrays["pi"], float(meta["varsigma_effective"]),
-                        arrays["classes"], bool(meta["supervised"]), arrays.get("mean"))
+                        arrays["classes"], bool(meta["supervised"]), arrays.get("mean"),
+                        beta=meta.get("beta_fitted"), state=state)
         est.n_epochs_ = meta.get("n_epochs")
         est.converged_ = meta.get("converged")
         est.fit_seconds_ = meta.get("fit_seconds")

@@ -16,15 +16,17 @@ and :mod:`saddlepoint.kernels.gibbs`; the NumPy reference is :mod:`saddlepoint.m
 
 import contextlib
 import dataclasses
+import math
 import time
 
 import numpy as np
 
 from . import model
-from ._validation import check_int, check_real, check_rng
+from ._validation import check_array, check_int, check_real, check_rng, check_unit_rows
 from .kernels import dam as _dam
 
-__all__ = ["FitResult", "GibbsResult", "fit", "gibbs", "em_step", "blas_threads"]
+__all__ = ["FitResult", "GibbsResult", "fit", "gibbs", "em_step", "blas_threads", "make_term",
+           "initial_model_state"]
 
 _METHODS = ("em", "gd", "sgd")
 
@@ -54,6 +56,17 @@ class FitResult:
     seconds : float
     method : str
     stopped_by_callback : bool
+    beta : float
+        Final inverse temperature (learned, or the fixed value).
+    validation_history : array (epochs,) or None
+        Average objective (log-likelihood per example, higher is better) on the validation
+        split after each epoch, when early stopping is on.
+    stopped_early : bool
+        Whether early stopping ended the run.
+    state : saddlepoint.objective.ModelState or None
+        Final model state of the objective engine (joint table with the null memory row).
+    opt_state : dict or None
+        Final optimiser state (velocities), to continue training (growth, resume).
     """
 
     W: np.ndarray
@@ -66,6 +79,11 @@ class FitResult:
     seconds: float
     method: str
     stopped_by_callback: bool = False
+    beta: float = None
+    validation_history: np.ndarray = None
+    stopped_early: bool = False
+    state: object = None
+    opt_state: dict = None
 
     def __post_init__(self):
         if self.W.ndim != 2 or self.p.shape[0] != self.W.shape[0]:
@@ -172,7 +190,10 @@ def em_step(X, y, W, b, log_table, batch_size):
 
 def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, varsigma=1.0,
         max_epochs=1000, tol=1e-10, ll_tol=None, lr=None, batch_size=None, rng=None,
-        p_update="sinkhorn", threads=None, progress=False, callback=None):
+        p_update="sinkhorn", threads=None, progress=False, callback=None, learn_beta=False,
+        null_memory=False, null_mass=1.0, label_smoothing=0.0, class_prior="balanced", momentum=0.0,
+        early_stopping=False, validation_fraction=0.1, n_iter_no_change=1, sinkhorn_sweeps=10,
+        term=None, state=None, opt_state=None):
     """Train a DAM by EM, Riemannian gradient ascent or SGD on the sphere (THEORY 2).
 
     Parameters
@@ -216,11 +237,57 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
     callback : callable, optional
         ``callback(epoch, W, p)`` after every pass; returning True stops training
         (``stopped_by_callback``; ``converged`` stays False).
+    learn_beta : bool
+        Train ``beta`` under the effective loss (logits ``varsigma beta w.x``, normaliser
+        ``log Z_N(beta)``): EM takes the closed-form step ``A_N(beta) = varsigma <w.x>_R``,
+        gradient methods the gradient ``varsigma <w.x>_R - A_N(beta)`` (docs/training.md).
+    null_memory : bool
+        Add the null memory (uniform density, logit 0) with prior mass ``null_mass``
+        (memories have mass 1 each).
+    null_mass : float > 0
+        The null memory's mass (the paper: ``P / P_max``; 1 when the DAM is trained at full
+        width).
+    label_smoothing : float in [0, 1)
+        Soft labels ``(1 - s) onehot + s / (C + 1)`` over the ``C`` classes and an extra
+        "none" class (:class:`saddlepoint.terms.SmoothedLabels`); needs ``y``.
+    class_prior : {"balanced", "empirical"}
+        Sinkhorn column targets: ``1/C`` or the empirical (smoothed) class frequencies.
+    momentum : float in [0, 1)
+        Heavy-ball momentum of ``gd``/``sgd`` (:class:`saddlepoint.optimizers.MomentumSGD`).
+    early_stopping : bool
+        Hold out the last ``validation_fraction`` of the examples and stop when the
+        validation objective has not improved for ``n_iter_no_change`` epochs (the last
+        state is kept, as the paper).
+    validation_fraction : float in (0, 1)
+    n_iter_no_change : int >= 1
+    sinkhorn_sweeps : int
+        Row/column scalings of the joint table after each SGD step.
+    term : saddlepoint.terms.LabelTerm, optional
+        A label term to use instead of the one implied by ``y``/``label_smoothing``.
+    state, opt_state : optional
+        Continue from a :class:`saddlepoint.objective.ModelState` (overrides ``W0``, ``p0``,
+        ``pi``, ``beta``) and its optimiser state (``FitResult.state``/``opt_state``).
+
+    When any of ``learn_beta``, ``null_memory``, ``label_smoothing``, ``class_prior =
+    "empirical"``, ``momentum``, ``early_stopping``, ``term``, ``state`` is used, training
+    runs on the objective engine (:mod:`saddlepoint.objective`, :mod:`saddlepoint.optimizers`);
+    otherwise on the numba kernels, exactly as before.
 
     Returns
     -------
     FitResult
     """
+    if _needs_objective(learn_beta, null_memory, label_smoothing, class_prior, momentum, early_stopping,
+                        term, state):
+        return _fit_objective(
+            X, W0, beta, y=y, pi=pi, p0=p0, method=method, learn_p=learn_p, varsigma=varsigma,
+            max_epochs=max_epochs, tol=tol, ll_tol=ll_tol, lr=lr, batch_size=batch_size, rng=rng,
+            p_update=p_update, threads=threads, progress=progress, callback=callback,
+            learn_beta=learn_beta, null_memory=null_memory, null_mass=null_mass,
+            label_smoothing=label_smoothing, class_prior=class_prior, momentum=momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, sinkhorn_sweeps=sinkhorn_sweeps, term=term, state=state,
+            opt_state=opt_state)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     if p_update not in ("sinkhorn", "mstep"):
@@ -304,6 +371,214 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
     return FitResult(W=W, p=p, pi=pi.copy(), epochs=epoch, converged=converged, residual=residual,
                      history=np.asarray(history), seconds=time.perf_counter() - t0, method=method,
                      stopped_by_callback=stopped)
+
+
+def _needs_objective(learn_beta, null_memory, label_smoothing, class_prior, momentum, early_stopping, term,
+                     state):
+    return bool(learn_beta or null_memory or label_smoothing or class_prior != "balanced" or momentum
+                or early_stopping or term is not None or state is not None)
+
+
+def make_term(C, y=None, label_smoothing=0.0, class_prior="balanced"):
+    """The label term for ``C`` classes (:mod:`saddlepoint.terms`).
+
+    ``C == 1`` (unsupervised) gives :class:`~saddlepoint.terms.Unlabelled`; otherwise
+    :class:`~saddlepoint.terms.SmoothedLabels` when ``label_smoothing > 0`` (the "none"
+    column added) else :class:`~saddlepoint.terms.HardLabels`, with Sinkhorn column targets
+    ``1/C`` (``class_prior="balanced"``) or the class frequencies of ``y`` ("empirical").
+    """
+    from .terms import HardLabels, SmoothedLabels, Unlabelled, class_frequencies
+
+    s = check_real("label_smoothing", label_smoothing, minimum=0.0, maximum=1.0)
+    if s >= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+    if class_prior not in ("balanced", "empirical"):
+        raise ValueError(f"class_prior must be 'balanced' or 'empirical', got {class_prior!r}")
+    if C == 1 and s == 0.0:
+        return Unlabelled()
+    if y is None:
+        raise ValueError("label_smoothing and class_prior need class labels y")
+    prior = class_frequencies(y, C) if class_prior == "empirical" else None
+    if s > 0:
+        return SmoothedLabels(C, s, prior)
+    return HardLabels(C, prior)
+
+
+def initial_model_state(W0, beta, term, pi=None, p0=None, null_memory=False, null_mass=1.0):
+    """A :class:`~saddlepoint.objective.ModelState` from memories, prior and class weights.
+
+    Memory masses are ``P pi`` (1 each for the uniform prior); the joint table is
+    ``m_nu p0[nu]`` (``p0`` padded with a zero "none" column when the term has one more
+    column), or every row equal to the column targets when ``p0`` is None; the null
+    memory's row is its mass times the column targets.
+    """
+    from .objective import ModelState, initial_table
+
+    P = W0.shape[0]
+    pi = np.full(P, 1.0 / P) if pi is None else np.asarray(pi, float)
+    masses = P * pi
+    targets = term.column_targets()
+    K = term.n_columns
+    if p0 is None:
+        J = initial_table(masses, targets)
+    else:
+        p0 = np.asarray(p0, float)
+        if p0.shape[1] == K - 1 and term.has_none:
+            p0 = np.hstack([p0, np.zeros((P, 1))])
+        if p0.shape != (P, K):
+            raise ValueError(f"p0 must have shape ({P}, {K}) for this label term, got {p0.shape}")
+        J = masses[:, None] * p0
+    if null_memory:
+        null_mass = check_real("null_mass", null_mass, minimum=0.0, strict=True)
+        masses = np.append(masses, null_mass)
+        J = np.vstack([J, null_mass * targets])
+    return ModelState(W0, beta, J, masses, null=bool(null_memory))
+
+
+def _fit_objective(X, W0, beta, *, y, pi, p0, method, learn_p, varsigma, max_epochs, tol, ll_tol, lr,
+                   batch_size, rng, p_update, threads, progress, callback, learn_beta, null_memory, null_mass,
+                   label_smoothing, class_prior, momentum, early_stopping, validation_fraction,
+                   n_iter_no_change, sinkhorn_sweeps, term, state, opt_state):
+    """:func:`fit` on the objective engine (see its docstring)."""
+    from .objective import Objective, pass_statistics
+    from .optimizers import EM, MomentumSGD
+
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    dtype = np.float32 if np.asarray(X).dtype == np.float32 else np.float64
+    if y is not None:
+        y = check_array("y", y, ndim=1, dtype=np.int64)
+        if y.size and y.min() < 0:
+            raise ValueError("y must hold labels in 0..C-1")
+    if term is None:
+        if state is not None:
+            C_labels = state.J.shape[1] - (1 if label_smoothing else 0)
+        elif p0 is not None:
+            C_labels = np.shape(p0)[1]
+        else:
+            C_labels = 1 if y is None else int(y.max()) + 1
+        term = make_term(C_labels, y, label_smoothing, class_prior)
+    supervised = term.n_columns > 1 and type(term).__name__ in ("HardLabels", "SmoothedLabels")
+    if supervised and y is None:
+        raise ValueError("y (class labels) is required for a supervised label term")
+    unit_tol = 1e-8 if dtype == np.float64 else 1e-5
+    if state is None:
+        params = model.DAMParams(check_unit_rows("W0", W0, tol=unit_tol), beta, pi, None)
+        state = initial_model_state(params.W.astype(dtype), params.beta, term, params.pi, p0, null_memory,
+                                    null_mass)
+    else:
+        state = state.copy()
+    varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0, strict=False)
+    X_ = check_unit_rows("X", X, tol=unit_tol)
+    if X_.shape[1] != state.N:
+        raise ValueError(f"X has N = {X_.shape[1]} columns but the memories have N = {state.N}")
+    if X_.shape[0] == 0:
+        raise ValueError("X must hold at least one example (M >= 1)")
+    y_ = None
+    if supervised:
+        if y.shape != (X_.shape[0],):
+            raise ValueError(f"y must have one label per row of X ({X_.shape[0]}), got shape {y.shape}")
+        n_classes = term.n_columns - (1 if term.has_none else 0)
+        if y.max() >= n_classes:
+            raise ValueError(f"y must hold labels in 0..{n_classes - 1}")
+        y_ = y
+    elif y is not None and term.n_columns > 1:
+        y_ = y  # a custom term that reads labels
+    X_ = np.ascontiguousarray(X_, dtype=dtype)
+    if learn_beta and not state.beta > 0 and method != "em":
+        raise ValueError("learn_beta with a gradient method needs beta > 0 to start")
+    objective = Objective(term=term, varsigma=varsigma, learn_beta=bool(learn_beta), learn_p=bool(learn_p))
+    max_epochs = check_int("max_epochs", max_epochs, 1)
+    tol = check_real("tol", tol, minimum=0.0)
+    n_iter_no_change = check_int("n_iter_no_change", n_iter_no_change, 1)
+    M, N = X_.shape
+    X_val = y_val = None
+    if early_stopping:
+        validation_fraction = check_real("validation_fraction", validation_fraction, minimum=0.0, maximum=1.0,
+                                         strict=True)
+        n_val = int(math.ceil(validation_fraction * M))
+        if n_val < 1 or n_val >= M:
+            raise ValueError(f"validation_fraction = {validation_fraction} leaves no training or no validation "
+                             f"examples out of {M}")
+        X_, X_val = X_[: M - n_val], X_[M - n_val:]
+        if y_ is not None:
+            y_, y_val = y_[: M - n_val], y_[M - n_val:]
+        M = X_.shape[0]
+    work_bs = model.default_batch_size(M, state.P, N)
+    b = varsigma * state.beta
+    if method == "em":
+        optimizer = EM(work_bs if batch_size is None else batch_size, p_update)
+        rng = None if rng is None else check_rng(rng)
+    else:
+        if lr is None:
+            lr = (1.0 if method == "gd" else 0.1) / max(b, 1e-300)
+        mb = M if method == "gd" else (100 if batch_size is None else batch_size)
+        optimizer = MomentumSGD(lr, momentum, mb, sinkhorn_sweeps, shuffle=method == "sgd")
+        if method == "sgd":
+            if rng is None:
+                raise TypeError("rng is required for method='sgd' (mini-batch shuffling)")
+            rng = check_rng(rng)
+    opt = optimizer.init_state(state) if opt_state is None else {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                                                  for k, v in opt_state.items()}
+    history, val_history = [], []
+    converged = stopped = stopped_early = False
+    residual = np.inf
+    best, bad = -np.inf, 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=max_epochs, desc=f"fit[{method}]", leave=False)
+    t0 = time.perf_counter()
+    epoch = 0
+    limits = blas_threads(M, N, state.P, threads)
+    limits.__enter__()
+    try:
+        for epoch in range(1, max_epochs + 1):
+            stats, residual = optimizer.epoch(X_, y_, state, objective, rng, opt)
+            history.append(-stats.loss / stats.count)
+            if X_val is not None:
+                vs = pass_statistics(X_val, y_val, state, objective, work_bs, need_G=False)
+                val_history.append(-vs.loss / vs.count)
+            if bar is not None:
+                bar.update(1)
+                post = dict(l=f"{history[-1]:.6g}", beta=f"{state.beta:.4g}")
+                if val_history:
+                    post["val"] = f"{val_history[-1]:.6g}"
+                bar.set_postfix(**post)
+            if not np.isfinite(history[-1]):
+                raise FloatingPointError(f"the training objective became {history[-1]} at epoch {epoch}; "
+                                         "lower lr or check the data")
+            if residual <= tol:
+                converged = True
+            elif ll_tol is not None and len(history) > 1:
+                if abs(history[-1] - history[-2]) <= ll_tol * max(1.0, abs(history[-1])):
+                    converged = True
+            if val_history:
+                if val_history[-1] > best:
+                    best, bad = val_history[-1], 0
+                else:
+                    bad += 1
+                    if bad >= n_iter_no_change:
+                        stopped_early = True
+            if callback is not None and callback(epoch, state.W, state.p):
+                stopped = not (converged or stopped_early)
+                break
+            if converged or stopped_early:
+                break
+    finally:
+        limits.__exit__(None, None, None)
+        if bar is not None:
+            bar.close()
+    rows = state.J.sum(axis=1)
+    p_out = np.divide(state.J[: state.P], rows[: state.P, None], out=np.full_like(state.J[: state.P], 1.0 / state.J.shape[1]),
+                      where=rows[: state.P, None] > 0)
+    pi_out = rows[: state.P] / rows.sum()
+    return FitResult(W=state.W, p=p_out, pi=pi_out, epochs=epoch, converged=converged, residual=residual,
+                     history=np.asarray(history), seconds=time.perf_counter() - t0, method=method,
+                     stopped_by_callback=stopped, beta=state.beta,
+                     validation_history=np.asarray(val_history) if X_val is not None else None,
+                     stopped_early=stopped_early, state=state, opt_state=opt)
 
 
 def gibbs(X, W0, beta, *, rng, y=None, pi=None, p=None, sweeps=1000, burn_in=100, varsigma=1.0,

@@ -1,0 +1,152 @@
+"""Label terms of the training loss: how an example's labels weigh the columns of the table.
+
+The DAM's joint model gives, for an example ``x`` and a column ``c`` of the joint table ``J``
+(a class, a latent group, or the extra "none" class), the log joint
+``h_c(x) = log p(x, c) = log sum_nu J[nu, c] exp(L_nu(x))`` (see :mod:`saddlepoint.objective`).
+A *label term* turns ``h`` and the example's label into the per-example loss and its
+sensitivities ``Y_c = -d loss / d h_c``; every gradient and EM statistic of the model is then
+a ``Y``-weighted sum over columns, so a new loss is one small class here (as emcee's moves):
+
+==================  ======  ==============================================================
+term                K       loss of one example
+==================  ======  ==============================================================
+:class:`HardLabels`  C      ``-h_y`` (the joint likelihood of docs/training.md)
+:class:`SmoothedLabels` C+1 ``-sum_c ytilde_c h_c``, ``ytilde = (1-s) onehot(y) + s/(C+1)``
+:class:`Unlabelled`  1      ``-h`` (the mixture likelihood, unsupervised)
+==================  ======  ==============================================================
+
+Every term also gives the Sinkhorn column targets of ``J`` (:meth:`LabelTerm.column_targets`):
+uniform ``1/C`` (``class_prior="balanced"``) or the empirical (smoothed) class frequencies
+(``class_prior="empirical"``, the paper's choice).
+"""
+
+import numpy as np
+
+from ._validation import check_array, check_int, check_real
+
+__all__ = ["LabelTerm", "HardLabels", "SmoothedLabels", "Unlabelled", "class_frequencies"]
+
+
+def class_frequencies(y, C):
+    """Empirical frequencies ``n_c / M`` of the labels ``y`` in ``0..C-1``, shape (C,)."""
+    y = np.asarray(y)
+    return np.bincount(y, minlength=C)[:C] / max(y.size, 1)
+
+
+class LabelTerm:
+    """Base class: a loss on the log joint ``h`` (B, K) of a batch and its labels.
+
+    Subclasses set :attr:`n_columns` and implement :meth:`weights`; they are small value
+    objects (no state changes during training).
+    """
+
+    #: K, the number of columns of the joint table.
+    n_columns = 1
+    #: Whether the last column is the extra "none" class (never a prediction target).
+    has_none = False
+
+    def column_targets(self):
+        """Column sums of the joint table (Sinkhorn targets), shape (K,), summing to one."""
+        return np.full(self.n_columns, 1.0 / self.n_columns)
+
+    def weights(self, h, yb):
+        """Sensitivities ``Y = -d loss / d h`` (B, K) and the per-example loss (B,).
+
+        Parameters
+        ----------
+        h : array (B, K)
+            ``log p(x_a, c)``; may hold ``-inf`` where a column has no mass.
+        yb : int array (B,) or None
+            Labels of the batch (``None`` for unlabelled data).
+        """
+        raise NotImplementedError
+
+    def params(self):
+        """JSON-ready description (for checkpoints and reports)."""
+        return {"term": type(self).__name__}
+
+
+def _soft_loss(Y, h):
+    """``-sum_c Y_c h_c`` with ``0 * (-inf) = 0`` (a column without mass and without weight)."""
+    with np.errstate(invalid="ignore"):
+        prod = np.where(Y != 0, Y * h, 0.0)
+    return -prod.sum(axis=1)
+
+
+class HardLabels(LabelTerm):
+    """The joint likelihood of hard labels: ``loss = -log p(x, y)`` (docs/training.md)."""
+
+    def __init__(self, C, class_prior=None):
+        self.n_columns = check_int("C", C, 1)
+        self._targets = None if class_prior is None else _check_prior("class_prior", class_prior, self.n_columns)
+
+    def column_targets(self):
+        return super().column_targets() if self._targets is None else self._targets.copy()
+
+    def weights(self, h, yb):
+        Y = np.zeros_like(h)
+        Y[np.arange(h.shape[0]), yb] = 1.0
+        return Y, _soft_loss(Y, h)
+
+
+class SmoothedLabels(LabelTerm):
+    """Label smoothing over ``C + 1`` columns, the last one the "none" class (PAPER protocol).
+
+    ``ytilde = (1 - s) onehot(y) + s / (C + 1)`` and ``loss = -sum_c ytilde_c log p(x, c)``.
+    With ``class_prior`` the Sinkhorn column targets are ``(1 - s) prior_c + s / (C + 1)``
+    for the classes and ``s / (C + 1)`` for "none" (the paper uses the empirical class
+    frequencies as ``prior``); without it, ``(1 - s) / C + s / (C + 1)``.
+
+    Parameters
+    ----------
+    C : int
+        Number of real classes.
+    smoothing : float in [0, 1)
+        ``s``; 0 gives hard labels with an (unused, massless-in-the-loss) "none" column.
+    class_prior : array (C,), optional
+    """
+
+    has_none = True
+
+    def __init__(self, C, smoothing, class_prior=None):
+        self.C = check_int("C", C, 1)
+        self.smoothing = check_real("label_smoothing", smoothing, minimum=0.0, maximum=1.0)
+        if self.smoothing >= 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {smoothing!r}")
+        self.n_columns = self.C + 1
+        prior = np.full(self.C, 1.0 / self.C) if class_prior is None else _check_prior("class_prior", class_prior, self.C)
+        s, K = self.smoothing, self.n_columns
+        self._targets = np.append((1.0 - s) * prior + s / K, s / K)
+        if not np.all(self._targets > 0):
+            raise ValueError("every class needs a positive prior (a class without examples "
+                             "cannot be balanced); drop it or use label_smoothing > 0")
+
+    def column_targets(self):
+        return self._targets.copy()
+
+    def weights(self, h, yb):
+        s, K = self.smoothing, self.n_columns
+        Y = np.full_like(h, s / K)
+        Y[np.arange(h.shape[0]), yb] += 1.0 - s
+        return Y, _soft_loss(Y, h)
+
+    def params(self):
+        return {"term": "SmoothedLabels", "smoothing": self.smoothing}
+
+
+class Unlabelled(LabelTerm):
+    """One column: the mixture likelihood ``loss = -log p(x)`` of unlabelled data."""
+
+    n_columns = 1
+
+    def weights(self, h, yb):
+        Y = np.ones_like(h)
+        return Y, _soft_loss(Y, h)
+
+
+def _check_prior(name, prior, K):
+    prior = check_array(name, prior, ndim=1, shape=(K,), minimum=0.0)
+    total = prior.sum()
+    if not total > 0:
+        raise ValueError(f"{name} must have a positive sum")
+    return prior / total
