@@ -39,6 +39,8 @@ __all__ = [
     "GrowthResult",
     "split_directions",
     "split_memories",
+    "split_state",
+    "engine_split_directions",
     "grow",
     "STAGE_FIELDS",
     "TRACE_FIELDS",
@@ -135,10 +137,41 @@ def split_directions(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, rng=0):
     """
     rng = check_rng(rng)
     W = np.asarray(W, dtype=float)
+    operators = model.split_operators(X, W, beta, pi, p, y, varsigma, skip_dead=True)
+    return _top_directions(operators, W, rng)
+
+
+def engine_split_directions(X, y, state, objective, rng, batch_size=None):
+    """Top eigenpair of ``J_-(nu)`` for every memory under the paper's objective (docs/training.md).
+
+    The split operator of a memory is ``b P_perp E[R_nu x x^T] P_perp / |E[R_nu x]|`` with the
+    responsibilities ``R`` of the objective (label smoothing, the null memory and a learned
+    ``beta`` included; :mod:`saddlepoint.objective`), ``b = varsigma beta``. Computed with
+    :func:`saddlepoint.model.split_operators_from_responsibilities` and Lanczos.
+
+    Returns
+    -------
+    lambdas : array (P,)
+    D : array (P, N)
+    mass : array (P,)
+        ``sum_a R[a, nu]`` (the memory's responsibility mass, for the mass-weighted rank).
+    """
+    from .objective import responsibilities
+
+    rng = check_rng(rng)
+    X = np.asarray(X, dtype=np.float64)
+    W = np.asarray(state.W, dtype=np.float64)
+    R = responsibilities(X, y, state, objective, batch_size or model.default_batch_size(X.shape[0], state.P, state.N))
+    b = objective.varsigma * state.beta
+    operators = model.split_operators_from_responsibilities(X, W, R, b, skip_dead=True)
+    lambdas, D = _top_directions(operators, W, rng)
+    return lambdas, D, R.sum(axis=0)
+
+
+def _top_directions(operators, W, rng):
     P, N = W.shape
     lambdas = np.zeros(P)
     D = np.zeros((P, N))
-    operators = model.split_operators(X, W, beta, pi, p, y, varsigma, skip_dead=True)
     for nu, op in enumerate(operators):
         if op is None:  # dead memory
             d = rng.standard_normal(N)
@@ -148,6 +181,62 @@ def split_directions(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, rng=0):
         d = d - (d @ W[nu]) * W[nu]
         D[nu] = d / np.linalg.norm(d)
     return lambdas, D
+
+
+def split_state(state, opt, lambdas, D, eps, which="all", n_max=None, score=None):
+    """:func:`split_memories` for an objective-engine state (and its optimiser state).
+
+    The copies share the parent's table row and mass equally (each gets half: the joint
+    model is unchanged at ``eps = 0``), the null memory keeps its row (last) and mass, and
+    the optimiser's velocities are copied to both children. ``score`` (default ``lambdas``)
+    ranks the memories when fewer than all fit under ``n_max``.
+
+    Returns
+    -------
+    state2, opt2, chosen
+    """
+    from .objective import ModelState
+
+    P = state.P
+    W = np.asarray(state.W, dtype=np.float64)
+    chosen = _choose(lambdas if score is None else score, lambdas, which, n_max)
+    Wm, _, _, parent = model.duplicate(W, None, None, chosen)
+    for k, nu in enumerate(chosen):
+        for row, sign in ((nu, 1.0), (P + k, -1.0)):
+            v = W[nu] + sign * eps * D[nu]
+            Wm[row] = v / np.linalg.norm(v)
+    J, masses = state.J.copy(), state.masses.copy()
+    J[chosen] /= 2.0
+    masses[chosen] /= 2.0
+    Jm = np.vstack([J[:P], J[chosen]])
+    mm = np.concatenate([masses[:P], masses[chosen]])
+    if state.null:
+        Jm = np.vstack([Jm, J[-1:]])
+        mm = np.append(mm, masses[-1])
+    state2 = ModelState(Wm.astype(state.W.dtype), state.beta, Jm, mm, state.null)
+    opt2 = None
+    if opt:
+        opt2 = dict(opt)
+        if "v_W" in opt:
+            opt2["v_W"] = np.vstack([opt["v_W"], opt["v_W"][chosen]])
+        if "v_J" in opt:
+            vJ = opt["v_J"]
+            rows = np.vstack([vJ[:P], vJ[chosen]])
+            opt2["v_J"] = np.vstack([rows, vJ[-1:]]) if state.null else rows
+    return state2, opt2, chosen
+
+
+def _choose(score, lambdas, which, n_max):
+    order = np.argsort(-np.asarray(score), kind="stable")
+    if which == "all":
+        chosen = order
+    elif which == "saddles":
+        chosen = order[lambdas[order] > 1.0]
+    else:
+        raise ValueError(f"which must be 'all' or 'saddles', got {which!r}")
+    if n_max is not None:
+        chosen = chosen[: check_int("n_max", n_max, 0)]
+    return np.sort(chosen)
 
 
 def split_memories(W, pi, p, lambdas, D, eps, which="all", n_max=None):
@@ -170,16 +259,7 @@ def split_memories(W, pi, p, lambdas, D, eps, which="all", n_max=None):
     chosen : int array (k,), the memories split (copies appended in this order)
     """
     P = W.shape[0]
-    order = np.argsort(-lambdas, kind="stable")
-    if which == "all":
-        chosen = order
-    elif which == "saddles":
-        chosen = order[lambdas[order] > 1.0]
-    else:
-        raise ValueError(f"which must be 'all' or 'saddles', got {which!r}")
-    if n_max is not None:
-        chosen = chosen[: check_int("n_max", n_max, 0)]
-    chosen = np.sort(chosen)
+    chosen = _choose(lambdas, lambdas, which, n_max)
     W2, pi2, p2, parent = model.duplicate(W, pi, p, chosen)
     for k, nu in enumerate(chosen):
         for row, sign in ((nu, 1.0), (P + k, -1.0)):
@@ -200,8 +280,22 @@ def _evaluate(Xu, y_enc, Xt, yt, W, p, pi, b, C, supervised, dead_threshold):
     return acc, nn, dead
 
 
+def _evaluate_engine(Xt, yt, state, varsigma):
+    """Test accuracy (argmax over every column, "none" wrong) and 1-NN accuracy of an engine state."""
+    from .objective import log_joint
+
+    if Xt is None or yt is None:
+        return math.nan, math.nan
+    Xt = np.asarray(Xt, dtype=state.W.dtype)
+    pred = np.concatenate([np.argmax(log_joint(Xt[s:s + 4096], state, varsigma), axis=1)
+                           for s in range(0, Xt.shape[0], 4096)])
+    nearest = np.concatenate([np.argmax(Xt[s:s + 4096] @ state.W.T, axis=1) for s in range(0, Xt.shape[0], 4096)])
+    classes = np.argmax(state.J[: state.P], axis=1)
+    return float(np.mean(pred == yt)), float(np.mean(classes[nearest] == yt))
+
+
 def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=None, labels=None,
-         track=False, progress=False, out=None, name="growth"):
+         track=False, progress=False, out=None, name="growth", rank="lambda"):
     """Grow a DAM from ``dam.n_memories`` to ``P_max`` memories by splitting (THEORY 7).
 
     Parameters
@@ -230,7 +324,19 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
         (:func:`saddlepoint.estimator.label_readout`); defaults to ``y``.
     track : bool
         Evaluate the test accuracy after every epoch (the evaluation time is excluded from
-        the recorded cost) to fill ``GrowthResult.trace``.
+        the recorded cost) to fill ``GrowthResult.trace`` (on the objective engine only the
+        1-NN accuracy is traced; the stage rows have both).
+    rank : {"lambda", "mass"}
+        Which memories split when fewer than all fit under ``P_max``: the largest split
+        eigenvalues, or the largest mass-weighted score ``lambda_nu x sum_a R[a, nu]`` (the
+        paper ranks its capped last stage by a mass-weighted score).
+
+    On the objective engine (any option of the paper's protocol, e.g. ``DAM.paper``) the whole
+    model state is carried from stage to stage: ``beta`` (learned), the joint table (children
+    share their parent's row and mass equally), the null memory (mass ``P0 / P_max`` unless
+    ``dam.null_mass`` is set) and the optimiser's velocities (copied to both children). The
+    split directions are the top eigenvectors of the split operators under the objective's
+    responsibilities (:func:`engine_split_directions`).
     progress : bool
     out : path, optional
         Directory where the stage table is appended after every stage (resumable record).
@@ -266,7 +372,20 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
     C_eval = len(lab_classes) if lab is not None else 1
     b = r["varsigma"] * r["beta"]
     pi = dam._prior(P)
+    if rank not in ("lambda", "mass"):
+        raise ValueError(f"rank must be 'lambda' or 'mass', got {rank!r}")
     W, p = dam._initial_state(Xu, y_enc, C, P, rng)
+    engine = dam._uses_objective()
+    state = opt = objective = None
+    null_mass = None
+    if engine:
+        from .objective import Objective
+        from .optim import make_term
+
+        term = make_term(C, y_enc if supervised else None, dam.label_smoothing if C > 1 else 0.0,
+                         dam.class_prior if C > 1 else "balanced")
+        objective = Objective(term, r["varsigma"], bool(dam.learn_beta), bool(dam.learn_p))
+        null_mass = P / P_max if dam.null_mass is None else float(dam.null_mass)
 
     stages, lambdas_all, trace = [], [], []
     cum_epochs, cum_seconds = 0, 0.0
@@ -286,7 +405,11 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
             te = time.perf_counter()
             train_elapsed = (te - t0) - t_eval[0]
             pn = pc / pc.sum(axis=1, keepdims=True)
-            acc, nn, _ = _evaluate(Xu, lab if lab is not None else y_enc, Xt, yt, Wc, pn, _pi, b, C_eval,
+            if engine:
+                nn = nn_accuracy(Xt, yt, Wc, np.argmax(pn, axis=1)) if (Xt is not None and yt is not None) else math.nan
+                acc = math.nan
+            else:
+                acc, nn, _ = _evaluate(Xu, lab if lab is not None else y_enc, Xt, yt, Wc, pn, _pi, b, C_eval,
                                    supervised, 1.0) if Xt is not None else (math.nan, math.nan, 0)
             t_eval[0] += time.perf_counter() - te
             trace.append(dict(stage=_stage, P=_P, epoch=epoch, cum_epochs=cum_epochs + epoch,
@@ -294,12 +417,24 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
             return False
 
         res = dam.train_arrays(Xu, y_enc, W, p, pi, rng, r["max_epochs"], callback=cb if track else None,
-                               progress=progress)
+                               progress=progress, C=C, state=state, opt_state=opt, null_mass=null_mass)
         W, p = res.W, res.p
         cum_epochs += res.epochs
         cum_seconds += res.seconds
-        acc, nn, dead = _evaluate(Xu, lab if lab is not None else y_enc, Xt, yt, W, p, pi, b, C_eval,
-                                  supervised, r["dead_threshold"])
+        if engine:
+            state, opt = res.state, res.opt_state
+            pi = res.pi
+            b = r["varsigma"] * state.beta
+            if supervised:
+                acc, nn = _evaluate_engine(Xt, yt, state, r["varsigma"])
+                dead = int(dead_memories(np.asarray(Xu, float), np.asarray(W, float), b, pi / pi.sum(), None, None,
+                                         r["dead_threshold"])[0].sum())
+            else:
+                acc, nn, dead = _evaluate(Xu, lab if lab is not None else y_enc, Xt, yt, np.asarray(W, float),
+                                          p, pi / pi.sum(), b, C_eval, supervised, r["dead_threshold"])
+        else:
+            acc, nn, dead = _evaluate(Xu, lab if lab is not None else y_enc, Xt, yt, W, p, pi, b, C_eval,
+                                      supervised, r["dead_threshold"])
         row = dict(stage=stage, P=W.shape[0], epochs=res.epochs, seconds=res.seconds, split_seconds=0.0,
                    cum_epochs=cum_epochs, cum_seconds=cum_seconds, converged=res.converged,
                    log_likelihood=float(res.history[-1]) if len(res.history) else math.nan,
@@ -307,11 +442,21 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
                    lambda_median=math.nan, n_saddle=0, n_split=0)
         if W.shape[0] < P_max:
             ts = time.perf_counter()
-            lam, D = split_directions(Xu, W, r["beta"], pi, p, y_enc if supervised else None, r["varsigma"], rng)
-            n_sad = int(np.sum(lam > 1.0))
             n_max = P_max - W.shape[0]
-            mode = which if (which == "all" or n_sad > 0) else "all"
-            W, pi, p, chosen = split_memories(W, pi, p, lam, D, eps, mode, n_max=n_max)
+            if engine:
+                lam, D, mass = engine_split_directions(Xu, y_enc if supervised else None, state, objective, rng)
+                n_sad = int(np.sum(lam > 1.0))
+                mode = which if (which == "all" or n_sad > 0) else "all"
+                state, opt, chosen = split_state(state, opt, lam, D, eps, mode, n_max=n_max,
+                                                 score=lam * mass if rank == "mass" else None)
+                W, p, pi = state.W, state.p, state.pi
+            else:
+                lam, D = split_directions(Xu, W, r["beta"], pi, p, y_enc if supervised else None, r["varsigma"], rng)
+                n_sad = int(np.sum(lam > 1.0))
+                mode = which if (which == "all" or n_sad > 0) else "all"
+                if rank == "mass":
+                    raise ValueError("rank='mass' needs the objective engine (a DAM with a paper option)")
+                W, pi, p, chosen = split_memories(W, pi, p, lam, D, eps, mode, n_max=n_max)
             split_s = time.perf_counter() - ts
             cum_seconds += split_s
             row.update(split_seconds=split_s, cum_seconds=cum_seconds, lambda_max=float(lam.max()),
@@ -326,10 +471,14 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
         if row["n_split"] == 0:
             break
         stage += 1
-    dam._set_fitted(W, p, pi, r["varsigma"], classes, supervised, mean)
+    dam._set_fitted(W, p, pi, r["varsigma"], classes, supervised, mean,
+                    beta=state.beta if state is not None else r["beta"], state=state)
+    dam.validation_history_ = res.validation_history
+    dam.stopped_early_ = bool(res.stopped_early)
     dam.n_epochs_, dam.converged_, dam.fit_seconds_ = cum_epochs, bool(stages[-1]["converged"]), cum_seconds
     dam.history_ = np.asarray(res.history)
-    params = dict(P0=r["P"], P_max=P_max, eps=eps, which=which, beta=r["beta"], varsigma=r["varsigma"],
+    params = dict(P0=r["P"], P_max=P_max, eps=eps, which=which, rank=rank, beta=r["beta"], varsigma=r["varsigma"],
+                  beta_final=state.beta if state is not None else r["beta"], engine=engine,
                   method=dam.method, init=dam.init if isinstance(dam.init, str) else "array",
                   supervised=supervised, random_state=dam.random_state if not isinstance(dam.random_state, np.random.Generator) else "generator")
     result = GrowthResult(tuple(stages), tuple(lambdas_all), tuple(trace), W, p, pi, params)

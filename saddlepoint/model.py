@@ -48,6 +48,7 @@ __all__ = [
     "duplicate",
     "split_operator",
     "split_operators",
+    "split_operators_from_responsibilities",
     "split_eigen",
     "log_prior_table",
     "default_batch_size",
@@ -494,6 +495,29 @@ def split_operators(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, which=Non
         xb, yb = X[start:start + bs], y[start:start + bs]
         L = b * (xb @ params.W.T) + table[:, yb].T
         R[start:start + bs] = np.exp(L[:, which] - logsumexp(L, axis=1, keepdims=True))
+    return split_operators_from_responsibilities(X, params.W[which], R, b, batch_size=bs, skip_dead=skip_dead,
+                                                 labels=which)
+
+
+def split_operators_from_responsibilities(X, W, R, b, batch_size=None, skip_dead=False, labels=None):
+    """Split operators ``J_-(nu) = b P_perp E[R_nu x x^T] P_perp / |E[R_nu x]|`` from given
+    responsibilities (docs/hierarchy.md); see :func:`split_operators`.
+
+    Parameters
+    ----------
+    X : array (M, N)
+    W : array (K, N)
+        The memories whose operators are wanted.
+    R : array (M, K)
+        Their responsibilities (any weighting: hard or soft labels, null memory, ...).
+    b : float
+        Logit scale ``varsigma beta``.
+    labels : array (K,), optional
+        Memory indices used in error messages (default ``0..K-1``).
+    """
+    M, N = X.shape
+    which = np.arange(W.shape[0]) if labels is None else np.asarray(labels)
+    bs = default_batch_size(M, W.shape[0], N) if batch_size is None else batch_size
     G = (X.T @ R).T / M
     gnorms = np.linalg.norm(G, axis=1)
     dead = which[gnorms == 0]
@@ -513,8 +537,8 @@ def split_operators(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, which=Non
 
         return LinearOperator((N, N), matvec=matvec, rmatvec=matvec, dtype=float)
 
-    return [make(params.W[nu], R[:, k].copy(), b / (M * gnorms[k])) if gnorms[k] > 0 else None
-            for k, nu in enumerate(which)]
+    return [make(W[k], R[:, k].copy(), b / (M * gnorms[k])) if gnorms[k] > 0 else None
+            for k in range(W.shape[0])]
 
 
 def split_eigen(operator, k=1, tol=1e-10, rng=None):

@@ -39,7 +39,7 @@ from ._validation import check_real
 from .terms import LabelTerm
 
 __all__ = ["Objective", "ModelState", "PassStatistics", "batch_statistics", "pass_statistics",
-           "log_joint", "initial_table"]
+           "log_joint", "initial_table", "responsibilities"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,6 +204,26 @@ def log_joint(Xb, state, varsigma):
         return np.log(D) + mx[:, None] - np.log(state.masses.sum())
 
 
+def _batch_core_responsibilities(Xb, yb, state, objective):
+    S, E, e0, mx = _batch_core(Xb, state, objective.varsigma)
+    D = _mixture(E, e0, state)
+    log_mass = np.log(state.masses.sum())
+    tiny = np.finfo(np.float64).tiny
+    # A column whose whole mixture was flushed (its true value is below FLUSH_RELATIVE times the
+    # best memory's term) is clamped at the smallest normal number rather than made -inf.
+    Dc = np.maximum(D, tiny)
+    h = np.log(Dc) + (mx - log_mass)[:, None]
+    Y, loss = objective.term.weights(h, yb)
+    Q = Y / Dc
+    R = E * (Q @ state.J[: state.P].T).astype(E.dtype, copy=False)
+    flush_small(R, axis=1)
+    return S, E, e0, Q, R, loss
+
+
+def _batch_responsibilities(Xb, yb, state, objective):
+    return _batch_core_responsibilities(Xb, yb, state, objective)[4]
+
+
 def batch_statistics(Xb, yb, state, objective, need_G=True):
     """Loss and sufficient statistics of one batch (module docstring), as :class:`PassStatistics`.
 
@@ -217,19 +237,8 @@ def batch_statistics(Xb, yb, state, objective, need_G=True):
     need_G : bool
         Skip the ``R^T X`` product (validation passes need only the loss).
     """
-    S, E, e0, mx = _batch_core(Xb, state, objective.varsigma)
-    D = _mixture(E, e0, state)
-    log_mass = np.log(state.masses.sum())
-    tiny = np.finfo(np.float64).tiny
-    # A column whose whole mixture was flushed (its true value is below FLUSH_RELATIVE times the
-    # best memory's term) is clamped at the smallest normal number rather than made -inf.
-    Dc = np.maximum(D, tiny)
-    h = np.log(Dc) + (mx - log_mass)[:, None]
-    Y, loss = objective.term.weights(h, yb)
-    Q = Y / Dc
+    S, E, e0, Q, R, loss = _batch_core_responsibilities(Xb, yb, state, objective)
     Jm = state.J[: state.P]
-    R = E * (Q @ Jm.T).astype(E.dtype, copy=False)
-    flush_small(R, axis=1)
     EQ = E.T.astype(np.float64, copy=False) @ Q
     T = np.empty_like(state.J)
     T[: state.P] = Jm * EQ
@@ -260,3 +269,17 @@ def pass_statistics(X, y, state, objective, batch_size, need_G=True):
             total += stats
     return total
 
+
+
+def responsibilities(X, y, state, objective, batch_size):
+    """The memories' responsibilities ``R[a, nu]`` of the objective over a data set, (M, P).
+
+    ``R[a, nu] = sum_c Y[a, c] r_nu(a, c)`` (module docstring): the weights of the memory
+    gradients and of the split operators of :mod:`saddlepoint.growth`.
+    """
+    M = X.shape[0]
+    out = np.empty((M, state.P))
+    for start in range(0, M, batch_size):
+        yb = None if y is None else y[start:start + batch_size]
+        out[start:start + batch_size] = _batch_responsibilities(X[start:start + batch_size], yb, state, objective)
+    return out
