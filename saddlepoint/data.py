@@ -352,11 +352,15 @@ def stratified_split(y, test_fraction=0.2, seed=0):
     return np.flatnonzero(train_mask), test_idx
 
 
-def train_test(dataset, test_fraction=0.2, seed=0, center=False, max_train=None, max_test=None):
+def train_test(dataset, test_fraction=0.2, seed=0, center=False, max_train=None, max_test=None,
+               holdout="stratified"):
     """Training and test sets on the unit sphere.
 
     A predefined test set (IDX ``t10k`` files, npz ``x_test``) is kept; otherwise
-    :func:`stratified_split` makes one. ``center`` subtracts the *training* mean from both.
+    :func:`stratified_split` makes one (``holdout="stratified"``), or the last
+    ``round(test_fraction M)`` examples are the test set (``holdout="last"``: a fixed split
+    in file order, e.g. the first 8,000 / last 2,000 digits of the 10,000-digit MNIST subset).
+    ``center`` subtracts the *training* mean from both.
     ``max_train`` / ``max_test`` keep a stratified seeded subset (for quick runs on large
     data such as Fashion-MNIST).
 
@@ -366,7 +370,16 @@ def train_test(dataset, test_fraction=0.2, seed=0, center=False, max_train=None,
     """
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be a Dataset (from load_dataset), got {type(dataset).__name__}")
-    if dataset.X_test is None:
+    if holdout not in ("stratified", "last"):
+        raise ValueError(f"holdout must be 'stratified' or 'last', got {holdout!r}")
+    if dataset.X_test is None and holdout == "last":
+        test_fraction = check_real("test_fraction", test_fraction, minimum=0.0, maximum=1.0, strict=True)
+        n_test = int(round(test_fraction * dataset.M))
+        if not 1 <= n_test < dataset.M:
+            raise ValueError(f"test_fraction = {test_fraction} leaves no training or no test example of {dataset.M}")
+        tr, te = np.arange(dataset.M - n_test), np.arange(dataset.M - n_test, dataset.M)
+        Xtr, ytr, Xte, yte = dataset.X[tr], dataset.y[tr], dataset.X[te], dataset.y[te]
+    elif dataset.X_test is None:
         tr, te = stratified_split(dataset.y, test_fraction, seed)
         Xtr, ytr, Xte, yte = dataset.X[tr], dataset.y[tr], dataset.X[te], dataset.y[te]
     else:

@@ -12,8 +12,20 @@ __all__ = ["register", "run"]
 def register(sub):
     p = sub.add_parser("train", help="train a DAM on data (EM / gradient / SGD, optional growth by splitting)")
     p.add_argument("--data", default="digits", help="'digits' (default), 'idx:DIR' or 'npz:FILE'")
+    p.add_argument("--protocol", choices=["default", "paper"], default="default",
+                   help="'paper': the paper's supervised protocol (DAM.paper: momentum SGD, early stopping, "
+                        "null memory, label smoothing 0.1, empirical class marginals, per-image centring, "
+                        "learned beta from 1 under varsigma 0.25 unless --fixed-beta); default: %(default)s")
     p.add_argument("--p", type=int, default=40, help="memories P (the initial P0 with --grow; default 40)")
-    p.add_argument("--beta", type=positive_float, default=10.0, help="inverse temperature (default 10)")
+    p.add_argument("--beta", type=positive_float, default=None,
+                   help="inverse temperature (the starting value with learned beta; default 10, or 1 with "
+                        "--protocol paper)")
+    p.add_argument("--fixed-beta", action="store_true", help="with --protocol paper: keep beta fixed (varsigma 1 "
+                   "unless given), as the paper's Figs. 1-2 and Table 1")
+    p.add_argument("--learn-beta", action="store_true", help="learn beta under the effective loss (default protocol)")
+    p.add_argument("--holdout", choices=["stratified", "last"], default="stratified",
+                   help="test set when the data has none: a seeded stratified share, or the last share in file "
+                        "order (default: %(default)s)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--varsigma", type=positive_float, default=None, help="effective-loss factor in (0, 1]")
     g.add_argument("--upsilon", type=float, default=None, help="logit-noise variance: varsigma = (1 + pi upsilon/4)^-1/2")
@@ -26,7 +38,7 @@ def register(sub):
     p.add_argument("--eps", type=positive_float, default=0.05, help="split displacement (default 0.05)")
     p.add_argument("--unsupervised", action="store_true", help="ignore labels while training (C = 1)")
     p.add_argument("--no-center", action="store_true", help="do not subtract the training mean")
-    p.add_argument("--max-epochs", type=int, default=200)
+    p.add_argument("--max-epochs", type=int, default=None, help="epoch cap (default 200, 300 with --protocol paper)")
     p.add_argument("--tol", type=float, default=1e-6, help="stop when max |dW| per epoch <= tol")
     p.add_argument("--ll-tol", type=float, default=1e-7, help="stop on relative log-likelihood change (default 1e-7)")
     p.add_argument("--lr", type=float, default=None, help="step size for gd/sgd")
@@ -47,6 +59,11 @@ def run(args):
     from ..estimator import DAM
     from ..figures.training import plot_growth, plot_memory_grid
 
+    paper = args.protocol == "paper"
+    if args.fixed_beta and not paper:
+        raise ValueError("--fixed-beta goes with --protocol paper (the default protocol has a fixed beta)")
+    if args.learn_beta and paper:
+        raise ValueError("--learn-beta is the default of --protocol paper (use --fixed-beta to turn it off)")
     if args.grow and args.p_max is None:
         raise ValueError("--p-max is required with --grow splitting")
     if args.p_max is not None and not args.grow:
@@ -56,19 +73,29 @@ def run(args):
     out = Path(args.out)
     ds = data.load_dataset(args.data)
     split = data.train_test(ds, test_fraction=args.test_fraction, seed=args.seed, center=False,
-                            max_train=args.max_train, max_test=args.max_test)
+                            max_train=args.max_train, max_test=args.max_test, holdout=args.holdout)
     # Preprocessing: rows scaled to unit norm here; the estimator then subtracts the training
     # mean (unless --no-center) and projects back onto the sphere.
-    dam = DAM(n_memories=args.p, beta=args.beta, varsigma=1.0 if args.varsigma is None else args.varsigma,
-              upsilon=args.upsilon, method=args.method, init=args.init, center=not args.no_center,
-              max_epochs=args.max_epochs, tol=args.tol, ll_tol=args.ll_tol, lr=args.lr,
-              batch_size=args.batch_size, random_state=args.seed, progress=args.progress)
+    if paper:
+        learn = not args.fixed_beta
+        overrides = {k: v for k, v in (("lr", args.lr), ("batch_size", args.batch_size),
+                                       ("max_epochs", args.max_epochs)) if v is not None}
+        dam = DAM.paper(args.p, beta=1.0 if args.beta is None else args.beta, learn_beta=learn,
+                        varsigma=(0.25 if learn else 1.0) if args.varsigma is None else args.varsigma,
+                        random_state=args.seed, progress=args.progress, **overrides)
+    else:
+        dam = DAM(n_memories=args.p, beta=10.0 if args.beta is None else args.beta,
+                  varsigma=1.0 if args.varsigma is None else args.varsigma, learn_beta=args.learn_beta,
+                  upsilon=args.upsilon, method=args.method, init=args.init, center=not args.no_center,
+                  max_epochs=200 if args.max_epochs is None else args.max_epochs, tol=args.tol, ll_tol=args.ll_tol,
+                  lr=args.lr, batch_size=args.batch_size, random_state=args.seed, progress=args.progress)
     y_fit = None if args.unsupervised else split.y_train
-    report = {"data": args.data, "P": args.p, "beta": args.beta}
+    report = {"data": args.data, "P": args.p, "protocol": args.protocol}
     if args.grow:
         from ..growth import grow
 
         res = grow(dam, split.X_train, y_fit, P_max=args.p_max, eps=args.eps, which=args.split,
+                   rank="mass" if paper else "lambda",
                    X_test=split.X_test, y_test=split.y_test, labels=split.y_train, progress=args.progress,
                    out=out, name="growth")
         report.update(P=args.p_max, P0=args.p, stages=len(res.stages))
@@ -77,11 +104,13 @@ def run(args):
         dam.fit(split.X_train, y_fit, checkpoint=args.checkpoint)
     meas = dam.evaluate(split.X_train, split.y_train, split.X_test, split.y_test)
     report.update(meas)
-    report.update(varsigma=dam.varsigma_, method=args.method, supervised=not args.unsupervised,
-                  epochs=int(dam.n_epochs_), seconds=float(dam.fit_seconds_), converged=bool(dam.converged_),
+    report.update(beta=float(dam.beta_), learned_beta=bool(dam.learn_beta), varsigma=dam.varsigma_,
+                  method=dam.method, supervised=not args.unsupervised,
+                  epochs=int(dam.n_epochs_), stopped_early=bool(getattr(dam, "stopped_early_", False)),
+                  seconds=float(dam.fit_seconds_), converged=bool(dam.converged_),
                   M_train=int(split.X_train.shape[0]), M_test=int(split.X_test.shape[0]), N=int(ds.N))
     model_path = dam.save(out / "model.npz")
-    labels = dam.memory_classes() if dam.supervised_ else None
+    labels = dam.memory_classes("prediction" if paper else "table") if dam.supervised_ else None
     offset = scale = None
     if dam.mean_ is not None:
         import numpy as np
@@ -89,8 +118,8 @@ def run(args):
         offset = dam.mean_
         scale = float(np.median(np.linalg.norm(split.X_train - dam.mean_, axis=1)))
     png = plot_memory_grid(dam.W_, out / "memories.png", ds.image_shape, offset=offset, scale=scale or 1.0,
-                           labels=None if labels is None else ds.classes[labels],
-                           title=f"{args.data}: P={dam.W_.shape[0]}, beta={args.beta}, "
+                           labels=None if labels is None else [str(ds.classes[c]) if c >= 0 else "none" for c in labels],
+                           title=f"{args.data}: P={dam.W_.shape[0]}, beta={dam.beta_:.3g}, "
                                  f"test acc {meas['test_accuracy']:.3f}")
     report.update(model=str(model_path), memories_png=str(png))
     io.save_json(out / "report.json", io.metadata(**{k: v for k, v in vars(args).items() if k != "func"}) | {"result": report})
