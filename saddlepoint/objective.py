@@ -34,7 +34,7 @@ import dataclasses
 import numpy as np
 
 from . import special
-from ._numerics import flush_small
+from ._numerics import FLUSH_RELATIVE, flush_small
 from ._validation import check_real
 from .terms import LabelTerm
 
@@ -148,7 +148,7 @@ class PassStatistics:
     T : array (P + null, K)
         ``sum_a r_nu(a, c) Y[a, c]`` (the EM table; its gradient form is ``-T / J``).
     wx : float
-        ``sum_a sum_nu R[a, nu] w^nu.x_a``.
+        ``sum_a sum_nu R[a, nu] w^nu.x_a`` (0 when the pass skipped ``G``).
     mass : float
         ``sum_a sum_nu R[a, nu]`` (memories only).
     count : int
@@ -173,18 +173,24 @@ class PassStatistics:
 
 
 def _batch_core(Xb, state, varsigma):
-    """Logit dot products ``S``, scaled exponentials ``E``, null term ``e0`` and row maxima."""
-    S = Xb @ state.W.T
+    """Logit dot products' scaled exponentials ``E``, null term ``e0`` and row maxima ``mx``.
+
+    ``E[a, nu] = exp(L[a, nu] - mx_a)`` with ``mx_a = max(max_nu L[a, nu], 0 if null)``, computed
+    in place in the buffer of ``X_b W^T`` (four passes over the ``B x P`` array), entries below
+    ``FLUSH_RELATIVE`` (the row maximum of ``E`` is 1 unless the null memory dominates) zeroed.
+    """
+    E = Xb @ state.W.T
     b = varsigma * state.beta
-    L = b * S
-    L -= state.log_z
-    mx = L.max(axis=1) if L.shape[1] else np.full(L.shape[0], -np.inf)
+    mx = (b * E.max(axis=1) if E.shape[1] else np.full(E.shape[0], -np.inf)) - state.log_z
     if state.null:
         mx = np.maximum(mx, 0.0)
-    E = np.exp(L - mx[:, None])
-    flush_small(E, axis=1)
+    E *= b
+    E -= (mx + state.log_z).astype(E.dtype)[:, None]
+    np.exp(E, out=E)
+    thr = FLUSH_RELATIVE[E.dtype]
+    E[E < thr] = 0.0
     e0 = np.exp(-mx) if state.null else None
-    return S, E, e0, mx
+    return E, e0, mx
 
 
 def _mixture(E, e0, state):
@@ -198,14 +204,14 @@ def _mixture(E, e0, state):
 
 def log_joint(Xb, state, varsigma):
     """``h[a, c] = log p(x_a, c)`` (B, K), probabilities normalised by the total mass."""
-    _, E, e0, mx = _batch_core(Xb, state, varsigma)
+    E, e0, mx = _batch_core(Xb, state, varsigma)
     D = _mixture(E, e0, state)
     with np.errstate(divide="ignore"):
         return np.log(D) + mx[:, None] - np.log(state.masses.sum())
 
 
 def _batch_core_responsibilities(Xb, yb, state, objective):
-    S, E, e0, mx = _batch_core(Xb, state, objective.varsigma)
+    E, e0, mx = _batch_core(Xb, state, objective.varsigma)
     D = _mixture(E, e0, state)
     log_mass = np.log(state.masses.sum())
     tiny = np.finfo(np.float64).tiny
@@ -215,9 +221,15 @@ def _batch_core_responsibilities(Xb, yb, state, objective):
     h = np.log(Dc) + (mx - log_mass)[:, None]
     Y, loss = objective.term.weights(h, yb)
     Q = Y / Dc
-    R = E * (Q @ state.J[: state.P].T).astype(E.dtype, copy=False)
-    flush_small(R, axis=1)
-    return S, E, e0, Q, R, loss
+    QJ = (Q @ state.J[: state.P].T).astype(E.dtype, copy=False)
+    # R = E * QJ: retained entries of E are >= FLUSH_RELATIVE, so R can only be subnormal where QJ
+    # is below tiny / FLUSH_RELATIVE (never with label smoothing); only then is R flushed.
+    small = np.finfo(E.dtype).tiny / FLUSH_RELATIVE[E.dtype]
+    QJ_min = QJ.min() if QJ.size else 1.0
+    R = np.multiply(E, QJ, out=QJ)
+    if 0 < QJ_min < small or QJ_min < 0:
+        flush_small(R, axis=1)
+    return E, e0, Q, R, loss
 
 
 def _batch_responsibilities(Xb, yb, state, objective):
@@ -237,7 +249,7 @@ def batch_statistics(Xb, yb, state, objective, need_G=True):
     need_G : bool
         Skip the ``R^T X`` product (validation passes need only the loss).
     """
-    S, E, e0, Q, R, loss = _batch_core_responsibilities(Xb, yb, state, objective)
+    E, e0, Q, R, loss = _batch_core_responsibilities(Xb, yb, state, objective)
     Jm = state.J[: state.P]
     EQ = E.T.astype(np.float64, copy=False) @ Q
     T = np.empty_like(state.J)
@@ -250,10 +262,14 @@ def batch_statistics(Xb, yb, state, objective, need_G=True):
         # R^T X faster for many (measured in benchmarks/bench_paper_sgd.py).
         G = (R.T @ Xb) if state.P >= 256 else (Xb.T @ R).T
         G = G.astype(np.float64, copy=False)
+        # sum_a sum_nu R[a, nu] w^nu.x_a = sum_nu w^nu.G_nu: a P x N pass instead of B x P
+        wx = float(np.einsum("ij,ij->", state.W.astype(np.float64, copy=False), G))
     else:
         G = np.zeros((state.P, state.N))
-    wx = float(np.einsum("ij,ij->", R, S, dtype=np.float64))
-    return PassStatistics(loss=float(loss.sum()), G=G, T=T, wx=wx, mass=float(R.sum(dtype=np.float64)), count=B)
+        wx = 0.0
+    # sum_a R[a, nu] = sum_c T[nu, c]: the memories' responsibility mass, free from T
+    mass = float(T[: state.P].sum())
+    return PassStatistics(loss=float(loss.sum()), G=G, T=T, wx=wx, mass=mass, count=B)
 
 
 def pass_statistics(X, y, state, objective, batch_size, need_G=True):

@@ -263,3 +263,34 @@ def test_paper_checkpoint_resume_equals_uninterrupted(tmp_path):
     # momentum, beta and the table are restored exactly: the two runs agree to rounding
     np.testing.assert_allclose(resumed.W_, full.W_, atol=1e-12)
     np.testing.assert_allclose(resumed.beta_, full.beta_, rtol=1e-12)
+
+
+def test_flushing_leaves_results_unchanged_and_leaves_no_subnormal(rng):
+    """Large beta: most scaled exponentials fall below FLUSH_RELATIVE and are zeroed; the loss,
+    G and T equal an unflushed log-space reference to 1e-12 relative (what is dropped is below
+    1.5e-154 of each row's largest term), and no subnormal number remains in R."""
+    from scipy.special import logsumexp
+
+    from saddlepoint.objective import Objective, _batch_core_responsibilities
+
+    X, y = _data(rng, M=200, N=8, C=3)
+    term = HardLabels(3)
+    st = _state(rng, 6, 8, term, null=True, beta=3000.0)
+    obj = Objective(term, 1.0)
+    stats = batch_statistics(X, y, st, obj)
+    _, _, _, R, _ = _batch_core_responsibilities(X, y, st, obj)
+    assert np.all((R == 0) | (np.abs(R) >= np.finfo(float).tiny))
+    assert np.mean(R == 0) > 0.5  # the case does exercise the flush
+    # reference: r_nu(a, y_a) in log space, no flushing
+    L = st.beta * X @ st.W.T - st.log_z
+    L = np.hstack([L, np.zeros((200, 1))])
+    logJ = np.log(st.J)
+    A = L + logJ[:, y].T
+    lse = logsumexp(A, axis=1)
+    r = np.exp(A - lse[:, None])
+    loss_ref = -(lse - np.log(st.masses.sum())).sum()
+    np.testing.assert_allclose(stats.loss, loss_ref, rtol=1e-12)
+    np.testing.assert_allclose(stats.G, r[:, :6].T @ X, rtol=1e-12, atol=1e-12)
+    T_ref = np.zeros_like(st.J)
+    np.add.at(T_ref.T, y, r)
+    np.testing.assert_allclose(stats.T, T_ref, rtol=1e-12, atol=1e-12)
