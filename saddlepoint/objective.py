@@ -233,7 +233,7 @@ def _batch_core_responsibilities(Xb, yb, state, objective):
 
 
 def _batch_responsibilities(Xb, yb, state, objective):
-    return _batch_core_responsibilities(Xb, yb, state, objective)[4]
+    return _batch_core_responsibilities(Xb, yb, state, objective)[3]
 
 
 def batch_statistics(Xb, yb, state, objective, need_G=True):

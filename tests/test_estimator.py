@@ -262,3 +262,22 @@ def test_train_command_reports_and_saves(tmp_path, capsys):
     assert (out2 / "growth_stages.csv").is_file()
     assert main(["train", "--data", "cifar", "--out", str(tmp_path / "x")]) == 2
     assert "unknown data set spec" in capsys.readouterr().err
+
+
+def test_train_command_paper_protocol_report(tmp_path, capsys):
+    import json
+
+    from saddlepoint.cli import main
+
+    out = tmp_path / "paper"
+    assert main(["train", "--protocol", "paper", "--p", "10", "--batch-size", "200", "--max-epochs", "4",
+                 "--holdout", "last", "--seed", "0", "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("beta", "varsigma", "test_accuracy", "nn_accuracy", "nn_fidelity", "epochs", "stopped_early",
+                "seconds"):
+        assert key in report
+    assert report["varsigma"] == 0.25 and report["learned_beta"] and report["beta"] != 1.0
+    loaded = DAM.load(out / "model.npz")
+    assert loaded.state_ is not None and loaded.state_.null and loaded.p_.shape == (10, 11)
+    assert main(["train", "--fixed-beta", "--out", str(tmp_path / "y")]) == 2
+    assert "--fixed-beta" in capsys.readouterr().err

@@ -294,3 +294,50 @@ def test_flushing_leaves_results_unchanged_and_leaves_no_subnormal(rng):
     T_ref = np.zeros_like(st.J)
     np.add.at(T_ref.T, y, r)
     np.testing.assert_allclose(stats.T, T_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_training_matches_float64_within_float32_precision():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X, y = d.data[:500], d.target[:500]
+    kw = dict(beta=10.0, learn_beta=True, varsigma=0.5, method="em", center="image", max_epochs=10, tol=0.0,
+              random_state=0, init="sphere")
+    a = DAM(12, **kw).fit(X, y)
+    b = DAM(12, dtype=np.float32, **kw).fit(X, y)
+    assert b.W_.dtype == np.float32 and a.W_.dtype == np.float64
+    # ten EM steps amplify float32 rounding (eps 6e-8) by the map's contraction ~ O(10): 1e-4
+    np.testing.assert_allclose(b.W_, a.W_, atol=1e-4)
+    np.testing.assert_allclose(b.beta_, a.beta_, rtol=1e-4)
+    assert np.mean(b.predict(d.data[500:]) == a.predict(d.data[500:])) > 0.99
+
+
+def test_split_state_keeps_the_joint_model_at_zero_displacement(rng):
+    from saddlepoint.growth import split_state
+
+    X, y = _data(rng, M=50, N=6, C=3)
+    term = SmoothedLabels(3, 0.1)
+    st = _state(rng, 4, 6, term, null=True)
+    opt = MomentumSGD(0.01, 0.9).init_state(st)
+    opt["v_W"][:] = rng.standard_normal(opt["v_W"].shape)
+    D = rng.standard_normal((4, 6))
+    D -= np.sum(D * st.W, axis=1, keepdims=True) * st.W
+    st2, opt2, chosen = split_state(st, opt, np.array([2.0, 0.5, 1.5, 0.1]), D, eps=0.0, n_max=2)
+    assert list(chosen) == [0, 2] and st2.P == 6 and st2.null
+    np.testing.assert_allclose(log_joint(X, st2, 0.8), log_joint(X, st, 0.8), atol=1e-13)  # rounding only
+    np.testing.assert_array_equal(opt2["v_W"][4], opt["v_W"][0])
+    assert st2.masses[-1] == st.masses[-1]
+
+
+def test_paper_growth_reaches_p_max_and_carries_beta():
+    from sklearn.datasets import load_digits
+    from saddlepoint.growth import grow
+
+    d = load_digits()
+    dam = DAM.paper(4, beta=5.0, learn_beta=True, varsigma=0.5, batch_size=100, max_epochs=4, random_state=0)
+    res = grow(dam, d.data[:600], d.target[:600], P_max=11, eps=0.25, X_test=d.data[600:900],
+               y_test=d.target[600:900], rank="mass")
+    assert [row["P"] for row in res.stages] == [4, 8, 11]
+    assert dam.W_.shape == (11, 64) and dam.p_.shape == (11, 11)
+    assert dam.state_.null and dam.state_.masses[-1] == pytest.approx(4 / 11)
+    assert res.params["beta_final"] == dam.beta_ != 5.0
