@@ -470,8 +470,18 @@ class DAM(ClassifierMixin, BaseEstimator):
     def _prepare(self, X, y):
         """Validated, preprocessed training data: ``(Xu, mean, classes, y_enc, C, rng)``.
 
-        Unsupervised data (``y is None``) gets one class and all-zero labels."""
-        X = check_array("X", X, ndim=2)
+        Unsupervised data (``y is None``) gets one class and all-zero labels. Input checks are
+        scikit-learn's own (``validate_data``): dense real arrays with at least one example and
+        two features, finite values, a classification target; sparse input is refused (the numba
+        kernels and per-image centring work on dense rows)."""
+        from sklearn.utils.multiclass import check_classification_targets
+        from sklearn.utils.validation import validate_data
+
+        if y is None:
+            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_features=2)
+        else:
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_features=2)
+            check_classification_targets(y)
         Xu, mean = preprocess(X, center=self.center)
         M = Xu.shape[0]
         if y is not None:
@@ -490,9 +500,11 @@ class DAM(ClassifierMixin, BaseEstimator):
         return classes, y_enc.astype(np.intp)
 
     def _transform(self, X):
-        X = check_array("X", X, ndim=2)
-        if hasattr(self, "W_") and X.shape[1] != self.W_.shape[1]:
-            raise ValueError(f"X has {X.shape[1]} features but the DAM was fitted with N = {self.W_.shape[1]}")
+        from sklearn.utils.validation import validate_data
+
+        # reset=False checks n_features_in_ (>= 2 since fit), so no minimum here: a wrong width is
+        # reported as such rather than as "too few features"
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         center = "image" if self.center == "image" else self.mean_ is not None
         Xu, _ = preprocess(X, center=center, mean=self.mean_)
         if getattr(self, "state_", None) is not None:
@@ -683,10 +695,9 @@ class DAM(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self):
-        if not hasattr(self, "W_"):
-            from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
 
-            raise NotFittedError("this DAM is not fitted yet; call fit(X, y) first")
+        check_is_fitted(self, "W_", msg="this DAM is not fitted yet; call fit(X, y) first")
 
     @property
     def b_(self):
