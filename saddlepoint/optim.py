@@ -170,6 +170,24 @@ def _update_p(T, pi, p_update):
     return J / pi[:, None]
 
 
+def _epoch_bar(progress, total, desc):
+    """A tqdm bar over epochs, or None."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+def _converged(history, residual, tol, ll_tol):
+    """The stopping rules of :func:`fit`: ``residual <= tol`` or a relative change of the
+    objective per epoch below ``ll_tol``."""
+    if residual <= tol:
+        return True
+    return (ll_tol is not None and len(history) > 1
+            and abs(history[-1] - history[-2]) <= ll_tol * max(1.0, abs(history[-1])))
+
+
 def em_step(X, y, W, b, log_table, batch_size):
     """One EM pass with the numba kernel: returns ``(W_new, T/M, mean_lse)`` (THEORY 2).
 
@@ -317,11 +335,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
     history = []
     converged = stopped = False
     residual = np.inf
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=max_epochs, desc=f"fit[{method}]", leave=False)
+    bar = _epoch_bar(progress, max_epochs, f"fit[{method}]")
     t0 = time.perf_counter()
     epoch = 0
     limits = blas_threads(M, N, params.P, threads)
@@ -354,11 +368,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(l=f"{history[-1]:.6g}", dW=f"{residual:.2e}")
-            if residual <= tol:
-                converged = True
-            elif ll_tol is not None and len(history) > 1:
-                if abs(history[-1] - history[-2]) <= ll_tol * max(1.0, abs(history[-1])):
-                    converged = True
+            converged = _converged(history, residual, tol, ll_tol)
             if callback is not None and callback(epoch, W, p):
                 stopped = not converged
                 break
@@ -524,11 +534,7 @@ def _fit_objective(X, W0, beta, *, y, pi, p0, method, learn_p, varsigma, max_epo
     converged = stopped = stopped_early = False
     residual = np.inf
     best, bad = -np.inf, 0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=max_epochs, desc=f"fit[{method}]", leave=False)
+    bar = _epoch_bar(progress, max_epochs, f"fit[{method}]")
     t0 = time.perf_counter()
     epoch = 0
     limits = blas_threads(M, N, state.P, threads)
@@ -549,11 +555,7 @@ def _fit_objective(X, W0, beta, *, y, pi, p0, method, learn_p, varsigma, max_epo
             if not np.isfinite(history[-1]):
                 raise FloatingPointError(f"the training objective became {history[-1]} at epoch {epoch}; "
                                          "lower lr or check the data")
-            if residual <= tol:
-                converged = True
-            elif ll_tol is not None and len(history) > 1:
-                if abs(history[-1] - history[-2]) <= ll_tol * max(1.0, abs(history[-1])):
-                    converged = True
+            converged = _converged(history, residual, tol, ll_tol)
             if val_history:
                 if val_history[-1] > best:
                     best, bad = val_history[-1], 0
