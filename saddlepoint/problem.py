@@ -39,7 +39,7 @@ __all__ = [
 TEACHER_KINDS = ("orthogonal", "overlap", "hierarchy", "gram")
 
 #: Scalar parameters a Problem can be continued / swept in (see :meth:`Problem.with_parameter`).
-PARAMETERS = ("beta", "alpha", "b_star", "beta_star", "c", "c0", "c1")
+PARAMETERS = ("beta", "alpha", "b_star", "beta_star", "c", "c0", "c1", "varsigma")
 
 def make_gram(kind, P_star=None, c=None, K1=None, K2=None, c0=None, c1=None, gram=None):
     """Build a teacher Gram matrix ``G_{mu nu} = xi^mu . xi^nu`` (THEORY 3).
@@ -133,6 +133,14 @@ class Problem:
     teacher : dict, optional
         How ``gram`` was built (``{"kind": "overlap", "c": 0.3}`` ...), used by
         :meth:`with_parameter` to continue in ``c``, ``c0``, ``c1``.
+    learn_beta : bool
+        Learn ``beta`` as an order parameter (the paper's effective loss, docs/learned_beta.md):
+        logits ``varsigma beta w.x``, normaliser ``log Z_N(beta)``, stationarity
+        ``A_N(beta) = varsigma <w.x>_r``. ``beta`` is then the starting value. Needs a finite
+        ``N`` (the learned ``beta`` is of order ``N``).
+    varsigma : float
+        Effective-loss factor on the logits, ``> 0``; only with ``learn_beta`` (at fixed
+        ``beta`` it would only rescale ``beta``: pass ``varsigma * beta`` instead).
     """
 
     gram: np.ndarray
@@ -149,6 +157,8 @@ class Problem:
     exact: bool = False
     teacher: dict = field(default_factory=dict)
     p_update: str = "sinkhorn"
+    learn_beta: bool = False
+    varsigma: float = 1.0
 
     def __post_init__(self):
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -210,6 +220,17 @@ class Problem:
         if self.p_update not in ("sinkhorn", "mstep"):
             raise ValueError(f"p_update must be 'sinkhorn' or 'mstep', got {self.p_update!r}")
         s("teacher", dict(self.teacher) if self.teacher else {"kind": "gram"})
+        s("learn_beta", bool(self.learn_beta))
+        s("varsigma", check_real("varsigma", self.varsigma, minimum=0.0, strict=True))
+        if self.learn_beta:
+            if math.isinf(N):
+                raise ValueError("learn_beta needs a finite N: the learned beta is of order N "
+                                 "(docs/learned_beta.md gives the large-N limits in closed form)")
+            if self.beta <= 0:
+                raise ValueError(f"learn_beta: the starting beta must be > 0, got {self.beta}")
+        elif self.varsigma != 1.0:
+            raise ValueError("varsigma != 1 needs learn_beta=True; at fixed beta it only rescales beta "
+                             f"(pass beta = varsigma * beta = {self.varsigma * self.beta:g} instead)")
 
     # ------------------------------------------------------------------ properties
     @property
@@ -271,7 +292,7 @@ class Problem:
         if name not in PARAMETERS:
             raise ValueError(f"parameter must be one of {PARAMETERS}, got {name!r}")
         value = float(value)
-        if name in ("beta", "alpha", "b_star", "beta_star"):
+        if name in ("beta", "alpha", "b_star", "beta_star", "varsigma"):
             return self.replace(**{name: value})
         kind = self.teacher.get("kind")
         if name == "c":
@@ -288,7 +309,7 @@ class Problem:
 
     def get_parameter(self, name):
         """Value of the scalar parameter ``name`` (see :meth:`with_parameter`)."""
-        if name in ("beta", "alpha", "b_star", "beta_star"):
+        if name in ("beta", "alpha", "b_star", "beta_star", "varsigma"):
             return getattr(self, name)
         if name == "c":
             return float(self.teacher.get("c", 0.0))
@@ -319,7 +340,8 @@ class Problem:
         temp = f"b*={self.b_star:g}" if math.isinf(self.N) else f"beta*={self.beta_star:g}"
         sup = f"C={self.C}" + (" learned p" if self.learn_p else " fixed p") if self.supervised else "unsupervised"
         return (f"P={self.P} P*={self.P_star} ({t}) N={self.N} alpha={self.alpha:g} beta={self.beta:g} "
-                f"{temp} m*={self.m_star:.6g} {sup}" + (" exact" if self.exact else ""))
+                f"{temp} m*={self.m_star:.6g} {sup}" + (" exact" if self.exact else "")
+                + (f" learned beta (varsigma={self.varsigma:g})" if self.learn_beta else ""))
 
 
 def _array_or_none(x, dtype=float):
@@ -375,6 +397,10 @@ class Solution:
         Initialisation used.
     version : str
         Package version that produced it.
+    beta : float or None
+        The learned inverse temperature when ``problem.learn_beta`` (None otherwise);
+        :meth:`to_json` adds ``b = beta/N``, ``tau = beta/beta*`` and
+        ``tau_eff = varsigma beta/beta*``.
     """
 
     problem: Problem
@@ -393,6 +419,7 @@ class Solution:
     init: str = ""
     message: str = ""
     version: str = __version__
+    beta: Optional[float] = None
 
     def __post_init__(self):
         if not isinstance(self.problem, Problem):
@@ -410,6 +437,8 @@ class Solution:
         s("converged", bool(self.converged))
         s("stable", bool(self.stable))
         s("free_entropy", float(self.free_entropy))
+        if self.beta is not None:
+            s("beta", float(self.beta))
 
     @property
     def spectral_radius(self):
@@ -418,7 +447,10 @@ class Solution:
 
     def state_dict(self):
         """The order parameters only (``m``, ``p``, ``Q``), e.g. to start another solve."""
-        return {"m": self.m, "p": self.p, "Q": self.Q}
+        d = {"m": self.m, "p": self.p, "Q": self.Q}
+        if self.beta is not None:
+            d["beta"] = self.beta
+        return d
 
     def to_json(self):
         """Plain-JSON dictionary (complex eigenvalues as ``[re, im]``)."""
@@ -427,6 +459,10 @@ class Solution:
         d["jacobian_eigenvalues"] = [[float(z.real), float(z.imag)] for z in self.jacobian_eigenvalues]
         d["m_star"] = self.problem.m_star
         d["m_hat_scale"] = "per_alpha" if math.isinf(self.problem.alpha) else "absolute"
+        if self.beta is not None:
+            pr = self.problem
+            d.update(b=self.beta / pr.N, tau=self.beta / pr.beta_star,
+                     tau_eff=pr.varsigma * self.beta / pr.beta_star)
         return to_jsonable(d)
 
     def save(self, path):
@@ -459,6 +495,7 @@ class Solution:
             init=d.get("init", ""),
             message=d.get("message", ""),
             version=d.get("version", __version__),
+            beta=None if d.get("beta") is None else num(d["beta"]),
         )
 
     @classmethod

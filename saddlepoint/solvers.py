@@ -199,7 +199,8 @@ def initial_state(equations, init="specialized", rng=None):
     if isinstance(init, dict):
         if "m" not in init:
             raise ValueError("init dict must contain 'm'")
-        return equations.state_from(init["m"], init.get("p"), init.get("Q"))
+        extra = {"beta": init["beta"]} if init.get("beta") is not None else {}  # learned beta
+        return equations.state_from(init["m"], init.get("p"), init.get("Q"), **extra)
     return equations.initial_state(str(init), rng)
 
 
@@ -218,7 +219,7 @@ def solution_from_state(equations, s, residual, iterations, converged, method, i
         m=op["m"], m_hat=op["m_hat"], p=op["p"], Q=op["Q"],
         residual=residual, iterations=iterations, converged=converged, method=method,
         jacobian_eigenvalues=ev, stable=bool(converged and is_stable(ev)),
-        free_entropy=phi, free_entropy_kind=kind, init=init, message=message,
+        free_entropy=phi, free_entropy_kind=kind, init=init, message=message, beta=op.get("beta"),
     )
 
 
@@ -308,7 +309,7 @@ def descend(solution, eps=1e-3, tol=1e-10, max_iter=5000):
     if solution.stable or not solution.converged:
         return solution
     eq = equations_for(solution.problem)
-    s = eq.pack(solution.m, solution.p, solution.Q)
+    s = initial_state(eq, solution)
     J = map_jacobian(eq, s)
     vals, vecs = np.linalg.eig(J)
     v = np.real(vecs[:, np.argmax(np.abs(vals))])

@@ -11,7 +11,9 @@ Regimes:
 * :mod:`.cluster` -- the cluster-regime equations for ``(m, m_hat)`` (finite or infinite
   ``N``, finite or infinite ``alpha``);
 * :mod:`.population` -- the exact finite-N population (EM) map at ``alpha = inf``, an
-  independent evaluator with cost independent of ``N``.
+  independent evaluator with cost independent of ``N``;
+* :mod:`.learned_beta` -- either of the above with the inverse temperature learned (the
+  paper's effective loss): ``beta`` joins the state.
 
 State vector: ``m`` (P x P*, row-major), then the student class weights ``p`` (P x C) when
 they are learned, then the strictly upper triangle of the student Gram ``Q`` when the regime
@@ -197,7 +199,12 @@ class Equations:
 
 def equations_for(problem):
     """The :class:`Equations` of ``problem``'s regime: the exact population map when
-    ``problem.exact``, otherwise the cluster-regime equations."""
+    ``problem.exact``, otherwise the cluster-regime equations; either one with ``beta``
+    appended as an order parameter when ``problem.learn_beta`` (:mod:`.learned_beta`)."""
+    if getattr(problem, "learn_beta", False):
+        from .learned_beta import LearnedBetaEquations
+
+        return LearnedBetaEquations(problem)
     if problem.exact:
         from .population import PopulationEquations
 
