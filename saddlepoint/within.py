@@ -47,6 +47,7 @@ __all__ = [
     "within_jacobian",
     "free_energy",
     "free_energy_gradient",
+    "responsibility_masses",
     "rotation_modes",
     "stability_eigenvalues",
     "split_eigenvalues",
@@ -258,6 +259,11 @@ def free_energy(c, tau, pi=None, rule=None, method="auto", n=None, seed=0):
     if red.tau == 0:
         return float(0.5 * red.pi @ np.sum(red.c**2, axis=1))
     return float(-(red.w @ red.lse) / red.tau)
+
+
+def responsibility_masses(c, tau, pi=None, rule=None, method="auto", n=None, seed=0):
+    """``E[r_nu]``, the share of the Gaussian cloud taken by each memory, shape (P,)."""
+    return _prepare(c, tau, pi, rule, method, n, seed).mass.copy()
 
 
 def free_energy_gradient(c, tau, pi=None, rule=None, method="auto", n=None, seed=0):

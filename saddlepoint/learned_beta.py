@@ -1,0 +1,393 @@
+"""Theory of the learned inverse temperature (the paper's effective loss), docs/learned_beta.md.
+
+The paper trains ``beta`` with ``varsigma`` fixed: logits ``varsigma beta w.x``, normaliser
+``log Z_N(beta)``. Its stationarity equation ``A_N(beta) = varsigma <w.x>_r`` makes ``beta`` an
+order parameter; :mod:`saddlepoint.equations.learned_beta` solves it together with the
+saddle-point equations at finite ``N``. This module holds the large-``N`` consequences:
+
+* **Scaling A** (``varsigma = O(1)``): ``<w.x>_r = O(1)`` so ``beta = b N`` with
+  ``a(b) = varsigma <w.x>_r``. The logit inverse temperature ``varsigma b N`` is of order
+  ``N``: memories on different clusters compete with logit gaps ``O(N)``, the assignment of
+  clusters to memories is hard, and a memory ``nu`` holding the clusters ``S_nu`` has
+  ``w ∝ sum_{mu in S_nu} xi^mu`` and ``<w.x>_r = (m*/P*) sum_nu sqrt(1^T G_{S_nu} 1)``
+  (:func:`partition_overlap`). One memory per cluster: ``a(b) = varsigma a(b*)``
+  (:func:`one_per_cluster_tau`). Inside a cluster the memories follow the within-cluster
+  equations at ``tau_eff = varsigma b / b*`` (the logits carry ``varsigma``), whose first
+  split is at ``tau_eff = 1`` (:func:`within_learned`).
+* **Scaling B** (``varsigma = s / sqrt(N)``): ``varsigma beta = s^2 <w.x>_r + o(1)`` is
+  ``O(1)``: the cluster regime proper, where the merged state can be stable; the merged
+  state of a teacher ``G`` loses stability at :func:`merged_critical_varsigma`.
+* **Splits at the learned beta**: a duplicated fixed point stays a fixed point (the
+  responsibilities and ``<w.x>_r`` are unchanged) and the antisymmetric mode moves
+  ``<w.x>_r`` only at second order, so the split operator is the fixed-``beta`` one at
+  ``beta_logit = varsigma beta`` (:func:`split_at_learned_beta`).
+* **Finite alpha, maximum likelihood**: EM on ``M = alpha N`` examples with hard
+  assignments (:func:`ml_partition`), the fixed point the training code reaches.
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+from ._validation import check_int, check_real
+from .special import (
+    inverse_mean_resultant_length,
+    large_n_inverse_mean_resultant_length,
+    large_n_mean_resultant_length,
+    mean_resultant_length,
+)
+
+__all__ = [
+    "learned_b",
+    "learned_beta",
+    "one_per_cluster_tau",
+    "varsigma_max",
+    "partition_overlap",
+    "partition_b",
+    "merged_critical_varsigma",
+    "merged_critical_varsigma_asymptote",
+    "LearnedWithin",
+    "within_learned",
+    "split_at_learned_beta",
+    "ml_partition",
+    "em_learned_beta",
+]
+
+
+def _target(mean_overlap, varsigma):
+    varsigma = check_real("varsigma", varsigma, minimum=0.0, strict=True)
+    a = varsigma * check_real("mean_overlap", mean_overlap, minimum=0.0)
+    if a >= 1.0:
+        raise ValueError(f"varsigma * <w.x>_r = {a:g} >= 1: no finite beta solves A(beta) = varsigma <w.x>_r "
+                         f"(the likelihood grows without bound in beta); take varsigma < {1.0 / mean_overlap:g}")
+    return a
+
+
+def learned_b(mean_overlap, varsigma):
+    """Large-N learned ``b = beta / N``: the root of ``a(b) = varsigma <w.x>_r`` (scaling A).
+
+    Parameters
+    ----------
+    mean_overlap : float
+        ``<w.x>_r`` in ``[0, 1)`` (e.g. ``m*`` for one memory per cluster).
+    varsigma : float
+        ``> 0``, with ``varsigma <w.x>_r < 1``.
+
+    Returns
+    -------
+    float
+        ``b = a^{-1}(varsigma <w.x>_r) = a/(1 - a^2)`` with ``a = varsigma <w.x>_r``.
+    """
+    return float(large_n_inverse_mean_resultant_length(_target(mean_overlap, varsigma)))
+
+
+def learned_beta(N, mean_overlap, varsigma):
+    """Finite-N learned ``beta = A_N^{-1}(varsigma <w.x>_r)`` (the closed-form EM beta step)."""
+    return float(inverse_mean_resultant_length(check_real("N", N, minimum=2.0), _target(mean_overlap, varsigma)))
+
+
+def one_per_cluster_tau(b_star, varsigma, N=math.inf):
+    """``tau = beta / beta*`` learned by one memory per teacher cluster (``w = xi``).
+
+    ``<w.x>_r = m*`` so ``A_N(beta) = varsigma A_N(beta*)``; large N: ``a(b) = varsigma a(b*)``,
+    ``tau = b / b*``. Exact at any N when each memory sits on its own cluster with no
+    competition (``P = P* = 1``). ``tau < 1`` iff ``varsigma < 1``; ``tau = 1`` exactly at
+    ``varsigma = 1`` (maximum likelihood recovers the teacher's temperature). Vectorised over
+    ``varsigma``.
+    """
+    b_star = check_real("b_star", b_star, minimum=0.0, strict=True)
+    vs = np.asarray(varsigma, dtype=float)
+    if np.any(vs <= 0):
+        raise ValueError("varsigma must be > 0")
+    if math.isinf(N):
+        ms = float(large_n_mean_resultant_length(b_star))
+        out = np.vectorize(lambda v: learned_b(ms, v) / b_star)(vs)
+    else:
+        N = check_real("N", N, minimum=2.0)
+        ms = float(mean_resultant_length(N, b_star * N))
+        out = np.vectorize(lambda v: learned_beta(N, ms, v) / (b_star * N))(vs)
+    return float(out) if out.ndim == 0 else out
+
+
+def varsigma_max(b_star):
+    """``1 / a(b*)``: above it one memory per cluster has no finite learned beta."""
+    return 1.0 / float(large_n_mean_resultant_length(check_real("b_star", b_star, minimum=0.0, strict=True)))
+
+
+def _check_groups(groups, P_star):
+    groups = [sorted(int(mu) for mu in g) for g in groups]
+    flat = [mu for g in groups for mu in g]
+    if sorted(flat) != list(range(P_star)) or any(len(g) == 0 for g in groups):
+        raise ValueError(f"groups must partition the clusters 0..{P_star - 1} into non-empty sets, got {groups}")
+    return groups
+
+
+def partition_overlap(gram, groups, m_star):
+    """``<w.x>_r`` of hard-assigned memories: ``(m*/P*) sum_S sqrt(1^T G_S 1)`` (scaling A).
+
+    A memory holding the clusters ``S`` sits at ``sum_{mu in S} xi^mu`` normalised, its
+    overlap with each example of its clusters is ``m* (G 1_S)_mu / sqrt(1^T G_S 1)``, and
+    averaging over the ``|S|`` clusters (mass ``1/P*`` each) gives ``m* sqrt(1^T G_S 1)/P*``.
+
+    Parameters
+    ----------
+    gram : array (P*, P*)
+    groups : list of lists of cluster indices, a partition of ``0..P*-1``
+        One group per memory that holds clusters (memories holding none are dead).
+    m_star : float
+    """
+    G = np.asarray(gram, dtype=float)
+    groups = _check_groups(groups, G.shape[0])
+    return float(m_star) * sum(math.sqrt(float(G[np.ix_(g, g)].sum())) for g in groups) / G.shape[0]
+
+
+def partition_b(gram, groups, b_star, varsigma):
+    """Large-N learned ``b`` of a hard partition (:func:`partition_overlap` with ``m* = a(b*)``)."""
+    ms = float(large_n_mean_resultant_length(check_real("b_star", b_star, minimum=0.0, strict=True)))
+    return learned_b(partition_overlap(gram, groups, ms), varsigma)
+
+
+def _merged_threshold(gram, m_star):
+    from .hierarchy import critical_beta_merged
+
+    G = np.asarray(gram, dtype=float)
+    wx = m_star * math.sqrt(float(G.sum())) / G.shape[0]
+    return float(critical_beta_merged(G, m_star)), wx
+
+
+def merged_critical_varsigma(gram, N, b_star):
+    """``varsigma`` below which the merged state stays stable with ``beta`` learned (alpha = inf).
+
+    All memories merged sit at ``Xi^T 1`` normalised, ``<w.x>_r = m* sqrt(1^T G 1)/P*``, and
+    the cluster-regime merged state loses stability when the logit inverse temperature
+    ``varsigma beta`` passes ``beta_c = sqrt(1^T G 1)/(m* kappa_max)``
+    (:func:`saddlepoint.hierarchy.critical_beta_merged`). With
+    ``beta = A_N^{-1}(varsigma <w.x>_r)`` the condition ``varsigma beta = beta_c`` is
+    increasing in ``varsigma`` and has one root, found by ``brentq``.
+
+    Returns
+    -------
+    float
+        ``varsigma_c`` (``nan`` if the merged state is unstable for every admissible
+        ``varsigma`` -- it never is for ``N >= 2`` -- or stable up to ``1/<w.x>_r``).
+    """
+    N = check_real("N", N, minimum=2.0)
+    ms = float(mean_resultant_length(N, check_real("b_star", b_star, minimum=0.0, strict=True) * N))
+    beta_c, wx = _merged_threshold(gram, ms)
+    if not math.isfinite(beta_c):
+        return math.nan
+    hi = (1.0 - 1e-12) / wx
+
+    def f(v):
+        return v * learned_beta(N, wx, v) - beta_c
+
+    if f(hi) <= 0:
+        return math.nan
+    return float(optimize.brentq(f, 1e-12, hi, xtol=1e-14, rtol=1e-13))
+
+
+def merged_critical_varsigma_asymptote(gram, N, b_star):
+    """Scaling-B limit of :func:`merged_critical_varsigma`: ``sqrt(beta_c / (N <w.x>_r))``.
+
+    For ``beta << N``, ``A_N(beta) ~ beta/N`` so ``varsigma beta ~ varsigma^2 N <w.x>_r``.
+    Orthogonal pair: ``sqrt(2/N)/m*``.
+    """
+    ms = float(large_n_mean_resultant_length(check_real("b_star", b_star, minimum=0.0, strict=True)))
+    beta_c, wx = _merged_threshold(gram, ms)
+    return math.sqrt(beta_c / (check_real("N", N, minimum=2.0) * wx))
+
+
+@dataclass(frozen=True)
+class LearnedWithin:
+    """Self-consistent learned temperature inside one teacher cluster.
+
+    Attributes
+    ----------
+    tau : float
+        ``beta / beta*`` (with the ``O(1/N)`` arrangement correction when ``N`` is given).
+    tau_eff : float
+        ``varsigma tau``, the within-cluster annealing parameter (first split at 1).
+    tau0 : float
+        Leading order, independent of the arrangement: one memory per cluster.
+    overlap_shift : float
+        ``<w.x>_r - A_N(beta*) = sum_nu E[r_nu] |c_nu|^2 / (2 N b*)`` (0 without ``N``).
+    solution : saddlepoint.within.WithinSolution
+        The memories' arrangement at ``tau_eff``.
+    iterations : int
+    """
+
+    tau: float
+    tau_eff: float
+    tau0: float
+    overlap_shift: float
+    solution: object
+    iterations: int
+    varsigma: float
+    b_star: float
+    N: float
+
+    @property
+    def stable(self):
+        return bool(self.solution.stable)
+
+    def to_dict(self):
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "solution"}
+        d["within"] = self.solution.to_dict()
+        return d
+
+
+def within_learned(P, b_star, varsigma, N=None, dim=None, c0=None, pi=None, tol=1e-12, max_iter=50, **kw):
+    """Learned ``beta`` with ``P`` memories in one teacher cluster (within-cluster regime).
+
+    With ``beta = b N`` and the memories at ``w = sqrt(1 - |d|^2/N) xi + d/sqrt(N)``,
+
+        <w.x>_r = A_N(beta*) + (1/(2 N b*)) sum_nu E[r_nu] |c_nu|^2 + o(1/N),
+
+    (``c = d m*/sqrt(1 - m*^2)``, fixed point ``c_nu = E[r_nu g]/E[r_nu]``; the common part
+    ``t`` of ``w.x`` averages to ``A_N(beta*)`` because the responsibilities sum to one). So at
+    leading order ``tau = tau0`` (:func:`one_per_cluster_tau`) whatever the arrangement, and
+    the memories solve the within-cluster equations at ``tau_eff = varsigma tau``
+    (:func:`saddlepoint.within.solve_within`). With ``N`` the ``O(1/N)`` shift is iterated to
+    self-consistency: ``A_N(beta) = varsigma (A_N(beta*) + shift)``.
+
+    Parameters
+    ----------
+    P : int
+    b_star, varsigma : float
+    N : float, optional
+        Dimension for the ``O(1/N)`` correction (None: leading order).
+    dim, c0, pi, **kw
+        Passed to :func:`saddlepoint.within.solve_within` (``c0`` default: the ``pair``
+        configuration of amplitude 1, so that a split arrangement is found where it exists).
+
+    Returns
+    -------
+    LearnedWithin
+    """
+    from .within import configuration, responsibility_masses, solve_within
+
+    P = check_int("P", P, 1)
+    b_star = check_real("b_star", b_star, minimum=0.0, strict=True)
+    varsigma = check_real("varsigma", varsigma, minimum=0.0, strict=True)
+    dim = max(1, P - 1) if dim is None else check_int("dim", dim, 1)
+    c = configuration("pair", P, dim) if c0 is None else np.asarray(c0, dtype=float)
+    tau0 = one_per_cluster_tau(b_star, varsigma)
+    tau, shift, it = tau0, 0.0, 0
+    sol = solve_within(P, varsigma * tau, dim, c0=c, pi=pi, **kw)
+    if N is not None:
+        N = check_real("N", N, minimum=2.0)
+        A_star = float(mean_resultant_length(N, b_star * N))
+        tau = learned_beta(N, A_star, varsigma) / (b_star * N)
+        for it in range(1, max_iter + 1):
+            sol = solve_within(P, varsigma * tau, dim, c0=sol.c if sol.converged else c, pi=pi, **kw)
+            mass = responsibility_masses(sol.c, varsigma * tau, sol.pi)
+            shift = float(mass @ np.sum(sol.c**2, axis=1)) / (2.0 * N * b_star)
+            new = learned_beta(N, A_star + shift, varsigma) / (b_star * N)
+            done = abs(new - tau) <= tol * tau
+            tau = new
+            if done:
+                break
+        sol = solve_within(P, varsigma * tau, dim, c0=sol.c, pi=pi, **kw)
+    return LearnedWithin(tau=float(tau), tau_eff=float(varsigma * tau), tau0=float(tau0), overlap_shift=shift,
+                         solution=sol, iterations=it, varsigma=varsigma, b_star=b_star,
+                         N=math.inf if N is None else float(N))
+
+
+def split_at_learned_beta(solution, **quadrature):
+    """Split spectrum of each memory of a learned-beta population fixed point (alpha = inf).
+
+    The duplicated point is a fixed point of the learned-beta map too (the copies' total
+    responsibility and ``<w.x>_r`` are unchanged), and an antisymmetric displacement
+    ``w +- e d`` changes ``<w.x>_r`` only at order ``e^2``, so ``beta`` does not enter the
+    antisymmetric block at linear order: ``J_-`` is the fixed-``beta`` split operator at
+    ``beta_logit = varsigma beta`` (:func:`saddlepoint.hierarchy.population_split`).
+
+    Returns
+    -------
+    list of saddlepoint.hierarchy.SplitResult
+    """
+    from .hierarchy import population_split
+
+    pr = solution.problem
+    if not pr.learn_beta or solution.beta is None:
+        raise ValueError("split_at_learned_beta needs a Solution of a problem with learn_beta=True")
+    logit = pr.replace(learn_beta=False, varsigma=1.0, beta=pr.varsigma * solution.beta)
+    fixed = dataclasses.replace(solution, problem=logit, beta=None)
+    return population_split(fixed, **quadrature)
+
+
+def ml_partition(gram, groups, N, beta_star, varsigma, alpha):
+    """EM (maximum-likelihood) fixed point on ``M = alpha N`` examples, hard assignments.
+
+    Each memory is the normalised sum of the examples of its clusters ``S``. With
+    ``n = M/P*`` examples per cluster, ``A = A_N(beta*)`` and ``E[x_a.x_b] = A^2 G``
+    (``a != b``), ``|s_S|^2 = n^2 A^2 1^T G_S 1 + n |S| (1 - A^2)`` and
+    ``s_S.xi^mu = n A (G 1_S)_mu`` up to relative fluctuations ``O(1/(N sqrt(alpha)))``, so
+
+        m_{S mu} = A (G 1_S)_mu / sqrt(A^2 1^T G_S 1 + |S| (1 - A^2)/n),
+        <w.x>_r = (1/P*) sum_S sqrt(A^2 1^T G_S 1 + |S| (1 - A^2)/n),
+        beta = A_N^{-1}(varsigma <w.x>_r).
+
+    The training overlap ``<w.x>_r`` exceeds the population one by ``O(1/(alpha N))``
+    (each memory fits its own examples' noise), so ``beta`` does too. Valid while the logit
+    gaps ``varsigma beta m* (1 - G)`` between clusters are large (scaling A).
+
+    Returns
+    -------
+    dict with ``m`` (n_groups, P*), ``mean_overlap``, ``beta``, ``b`` (``beta/N``), ``tau``.
+    """
+    G = np.asarray(gram, dtype=float)
+    P_star = G.shape[0]
+    groups = _check_groups(groups, P_star)
+    N = check_real("N", N, minimum=2.0)
+    beta_star = check_real("beta_star", beta_star, minimum=0.0, strict=True)
+    alpha = check_real("alpha", alpha, minimum=0.0, strict=True, allow_inf=True)
+    A = float(mean_resultant_length(N, beta_star))
+    n = alpha * N / P_star
+    m = np.zeros((len(groups), P_star))
+    wx = 0.0
+    for i, g in enumerate(groups):
+        norm = math.sqrt(A * A * float(G[np.ix_(g, g)].sum()) + (0.0 if math.isinf(n) else len(g) * (1 - A * A) / n))
+        m[i] = A * G[:, g].sum(axis=1) / norm
+        wx += norm / P_star
+    beta = learned_beta(N, wx, varsigma)
+    return {"m": m, "mean_overlap": wx, "beta": beta, "b": beta / N, "tau": beta / beta_star}
+
+
+def em_learned_beta(X, W0, beta0, varsigma, *, pi=None, max_iter=2000, tol=1e-10):
+    """EM with the closed-form beta step on a data set (ECM: memories, then beta).
+
+    TO BE REPLACED by ``saddlepoint.optim.fit(..., learn_beta=True, varsigma=...)`` when the
+    training engine provides it: this minimal loop exists only for the simulation check.
+
+    One iteration: responsibilities at ``varsigma beta``; ``w^nu <- g^nu/|g^nu|``;
+    ``beta <- A_N^{-1}(varsigma sum_nu w^nu.g^nu)`` (the maximiser in ``beta`` of the expected
+    complete log-likelihood at the new memories).
+
+    Returns
+    -------
+    W : array (P, N), beta : float, iterations : int, converged : bool
+    """
+    from .model import statistics
+
+    X = np.asarray(X, dtype=float)
+    W = np.asarray(W0, dtype=float)
+    W = W / np.linalg.norm(W, axis=1, keepdims=True)
+    N = X.shape[1]
+    beta = check_real("beta0", beta0, minimum=0.0, strict=True)
+    varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0, strict=True)
+    for it in range(1, check_int("max_iter", max_iter, 1) + 1):
+        G, _, _ = statistics(X, W, beta, pi=pi, varsigma=varsigma)
+        norms = np.linalg.norm(G, axis=1)
+        if np.any(norms <= 0):
+            raise RuntimeError("a memory lost all its responsibility (dead memory)")
+        W_new = G / norms[:, None]
+        beta_new = learned_beta(N, float(np.sum(norms)), varsigma)
+        change = max(float(np.max(np.abs(W_new - W))), abs(beta_new - beta) / beta)
+        W, beta = W_new, beta_new
+        if change <= tol:
+            return W, beta, it, True
+    return W, beta, max_iter, False
