@@ -53,7 +53,8 @@ __all__ = [
     "within_learned",
     "split_at_learned_beta",
     "ml_partition",
-    "em_learned_beta",
+    "simulate_em",
+    "extrapolate",
 ]
 
 
@@ -357,37 +358,76 @@ def ml_partition(gram, groups, N, beta_star, varsigma, alpha):
     return {"m": m, "mean_overlap": wx, "beta": beta, "b": beta / N, "tau": beta / beta_star}
 
 
-def em_learned_beta(X, W0, beta0, varsigma, *, pi=None, max_iter=2000, tol=1e-10):
-    """EM with the closed-form beta step on a data set (ECM: memories, then beta).
+def simulate_em(N_values, groups, b_star, varsigma, alpha, seeds, rng=0, gram=None, noise=0.3, progress=False):
+    """EM with the learned-beta step on teacher data, for the simulation check of the theory.
 
-    TO BE REPLACED by ``saddlepoint.optim.fit(..., learn_beta=True, varsigma=...)`` when the
-    training engine provides it: this minimal loop exists only for the simulation check.
-
-    One iteration: responsibilities at ``varsigma beta``; ``w^nu <- g^nu/|g^nu|``;
-    ``beta <- A_N^{-1}(varsigma sum_nu w^nu.g^nu)`` (the maximiser in ``beta`` of the expected
-    complete log-likelihood at the new memories).
+    For each ``N`` and seed: a teacher with Gram ``gram`` (default orthogonal) and
+    ``beta* = b* N``, ``M = alpha N`` examples, memories started at the normalised sums of
+    their groups' teacher memories plus isotropic noise of norm ``noise``, ``beta`` started at
+    ``beta*/2``, then :func:`saddlepoint.optim.fit` (``method="em"``, ``learn_beta=True``) to
+    convergence.
 
     Returns
     -------
-    W : array (P, N), beta : float, iterations : int, converged : bool
+    list of dict
+        One row per run: ``N``, ``seed``, ``b`` (``beta/N``), ``m`` (list over memories of
+        the overlaps with their own clusters), ``wx`` (training ``<w.x>_r``), ``converged``.
     """
-    from .model import statistics
+    from ._validation import check_rng
+    from .optim import fit
+    from .teacher import gram_teacher
 
-    X = np.asarray(X, dtype=float)
-    W = np.asarray(W0, dtype=float)
-    W = W / np.linalg.norm(W, axis=1, keepdims=True)
-    N = X.shape[1]
-    beta = check_real("beta0", beta0, minimum=0.0, strict=True)
-    varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0, strict=True)
-    for it in range(1, check_int("max_iter", max_iter, 1) + 1):
-        G, _, _ = statistics(X, W, beta, pi=pi, varsigma=varsigma)
-        norms = np.linalg.norm(G, axis=1)
-        if np.any(norms <= 0):
-            raise RuntimeError("a memory lost all its responsibility (dead memory)")
-        W_new = G / norms[:, None]
-        beta_new = learned_beta(N, float(np.sum(norms)), varsigma)
-        change = max(float(np.max(np.abs(W_new - W))), abs(beta_new - beta) / beta)
-        W, beta = W_new, beta_new
-        if change <= tol:
-            return W, beta, it, True
-    return W, beta, max_iter, False
+    P_star = len([mu for g in groups for mu in g])
+    G = np.eye(P_star) if gram is None else np.asarray(gram, dtype=float)
+    groups = _check_groups(groups, G.shape[0])
+    gen = check_rng(rng)
+    rows = []
+    jobs = [(int(N), k) for N in N_values for k in range(check_int("seeds", seeds, 1))]
+    if progress:
+        from tqdm import tqdm
+
+        jobs = tqdm(jobs, desc="learned-beta EM", leave=False)
+    for N, k in jobs:
+        teacher = gram_teacher(G, N, b_star * N, gen)
+        X, _, _ = teacher.sample(int(round(alpha * N)), gen)
+        Xi = teacher.memories
+        W0 = np.array([Xi[g].sum(axis=0) for g in groups])
+        W0 /= np.linalg.norm(W0, axis=1, keepdims=True)
+        E = gen.standard_normal(W0.shape)
+        W0 += noise * E / np.linalg.norm(E, axis=1, keepdims=True)
+        W0 /= np.linalg.norm(W0, axis=1, keepdims=True)
+        res = fit(X, W0, 0.5 * b_star * N, method="em", learn_beta=True, varsigma=varsigma, max_epochs=5000,
+                  tol=1e-10, learn_p=False)
+        W = res.W
+        m = [[float(W[i] @ Xi[mu]) for mu in g] for i, g in enumerate(groups)]
+        rows.append({"N": N, "seed": k, "b": float(res.beta) / N, "m": m, "converged": bool(res.converged)})
+    return rows
+
+
+def extrapolate(rows, key):
+    """Weighted least-squares fit ``y(N) = y_inf + c / N`` of the per-N means of ``key``.
+
+    ``key`` is a function of a row (e.g. ``lambda r: r["b"]``). Weights: inverse squared
+    standard errors of the per-N means (over seeds).
+
+    Returns
+    -------
+    dict with ``N``, ``mean``, ``se`` (per N), ``intercept``, ``intercept_se``, ``slope``,
+    ``chi2`` (of the fit, ``len(N) - 2`` degrees of freedom).
+    """
+    Ns = sorted({r["N"] for r in rows})
+    mean, se = [], []
+    for N in Ns:
+        v = np.array([key(r) for r in rows if r["N"] == N], dtype=float)
+        if v.size < 2:
+            raise ValueError(f"need at least two seeds per N (N = {N} has {v.size})")
+        mean.append(v.mean())
+        se.append(v.std(ddof=1) / math.sqrt(v.size))
+    mean, se = np.array(mean), np.maximum(np.array(se), 1e-300)
+    A = np.column_stack([np.ones(len(Ns)), 1.0 / np.array(Ns, dtype=float)])
+    Wt = 1.0 / se**2
+    cov = np.linalg.inv(A.T @ (Wt[:, None] * A))
+    coef = cov @ (A.T @ (Wt * mean))
+    chi2 = float(np.sum(Wt * (A @ coef - mean) ** 2))
+    return {"N": Ns, "mean": mean.tolist(), "se": se.tolist(), "intercept": float(coef[0]),
+            "intercept_se": float(math.sqrt(cov[0, 0])), "slope": float(coef[1]), "chi2": chi2}

@@ -6,11 +6,13 @@ Examples::
     saddlepoint solve --n 200 --beta-star 200 --overlap 0.3 --p 3 --p-star 3 --alpha 5 --init symmetric
     saddlepoint solve --n 100 --beta-star 100 --exact --beta 4 --save sol.json
     saddlepoint solve --beta 4 --alpha 10 --init-from sol.json
+    saddlepoint solve --n 400 --p-star 2 --b-star 1 --learn-beta --varsigma 0.25 --json
 
 Exit status 0 on convergence, 1 when the solver did not converge (the JSON/--save output
 then says ``converged: false``), 2 on bad input.
 """
 
+import math
 import sys
 
 import numpy as np
@@ -36,6 +38,12 @@ def register(subparsers):
     s.add_argument("--method", choices=("auto", "damped", "anderson", "newton", "krylov"), default="auto")
     s.add_argument("--tol", type=float, default=1e-10, help="tolerance on max|F(s) - s|")
     s.add_argument("--max-iter", type=int, default=2000)
+    lb = parser.add_argument_group("learned inverse temperature (docs/learned_beta.md)")
+    lb.add_argument("--learn-beta", action="store_true",
+                    help="learn beta as an order parameter, A_N(beta) = varsigma <w.x>_r (needs a finite --n; "
+                         "--beta is then ignored: the start solves the beta equation at the initial memories)")
+    lb.add_argument("--varsigma", type=float, default=None,
+                    help="effective-loss factor on the logits varsigma*beta*w.x (with --learn-beta; default 1)")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.add_argument("--save", default=None, metavar="FILE", help="save the Solution (JSON, reloadable)")
     parser.set_defaults(func=run)
@@ -57,13 +65,34 @@ def _human(d):
     lines.append("Jacobian eigenvalues (largest |.|): " + ", ".join(
         f"{re:.6g}" + (f"{im:+.3g}i" if abs(im) > 1e-12 else "") for re, im in ev))
     lines.append(f"stable: {d['stable']}")
+    if d.get("beta") is not None:
+        lines.append(f"learned beta: {d['beta']:.10g}  b = beta/N: {d['b']:.10g}  tau = beta/beta*: {d['tau']:.10g}"
+                     f"  tau_eff = varsigma tau: {d['tau_eff']:.10g}")
+        if d.get("lambda_split") is not None:
+            lines.append("split eigenvalues at the learned beta: " + ", ".join(f"{v:.6g}" for v in d["lambda_split"]))
     return "\n".join(lines)
+
+
+def _learned_beta_problem(args, problem):
+    import math
+
+    if args.varsigma is not None and not args.learn_beta:
+        raise ValueError("--varsigma needs --learn-beta (at fixed beta it only rescales --beta)")
+    if not args.learn_beta:
+        return problem
+    if math.isinf(problem.N):
+        raise ValueError("--learn-beta needs a finite --n: the learned beta is of order N "
+                         "(the large-N limits are in saddlepoint.learned_beta, docs/learned_beta.md)")
+    varsigma = 1.0 if args.varsigma is None else args.varsigma
+    if not varsigma > 0:
+        raise ValueError(f"--varsigma must be > 0, got {varsigma}")
+    return problem.replace(learn_beta=True, varsigma=varsigma, beta=max(problem.beta, 1e-3))
 
 
 def run(args):
     from ..solvers import solve
 
-    problem = problem_from_args(args)
+    problem = _learned_beta_problem(args, problem_from_args(args))
     init = args.init_from if args.init_from is not None else args.init
     if args.init_from is not None:
         from pathlib import Path
@@ -76,6 +105,10 @@ def run(args):
         sol.save(args.save)
     d = sol.to_json()
     d["problem_text"] = problem.describe()
+    if sol.beta is not None and sol.converged and math.isinf(problem.alpha):
+        from ..learned_beta import split_at_learned_beta
+
+        d["lambda_split"] = [r.lambda_split for r in split_at_learned_beta(sol)]
     emit(d, args.json, _human)
     if not sol.converged:
         print(f"saddlepoint solve: NOT CONVERGED: {sol.message}", file=sys.stderr)
