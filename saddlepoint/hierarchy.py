@@ -712,7 +712,9 @@ def order_parameter_split(solution, nu, step=1e-6):
     pi2 = np.append(pi2, pi2[nu])
     m2 = np.vstack([m, m[nu]])
     p2 = np.vstack([p, p[nu]])
-    wide = problem.replace(P=P + 1, pi=pi2, p=p2)
+    # a learned beta (docs/learned_beta.md) starts the wide state at its learned value
+    learned = {"beta": solution.beta} if getattr(solution, "beta", None) is not None else {}
+    wide = problem.replace(P=P + 1, pi=pi2, p=p2, **learned)
     eq = equations_for(wide)
     Q2 = None
     if eq.has_Q:
