@@ -21,6 +21,9 @@ saddle-point equations at finite ``N``. This module holds the large-``N`` conseq
   responsibilities and ``<w.x>_r`` are unchanged) and the antisymmetric mode moves
   ``<w.x>_r`` only at second order, so the split operator is the fixed-``beta`` one at
   ``beta_logit = varsigma beta`` (:func:`split_at_learned_beta`).
+* **Collapse at finite alpha** (Bayesian student): ``beta = 0`` is a fixed point, stable for
+  ``alpha < 1/(N varsigma^2 m*^2 q)`` (:func:`collapse_alpha`): the evidence then prefers the
+  uniform density; ``alpha varsigma^2 N = O(1)`` again.
 * **Finite alpha, maximum likelihood**: EM on ``M = alpha N`` examples with hard
   assignments (:func:`ml_partition`), the fixed point the training code reaches.
 """
@@ -49,6 +52,8 @@ __all__ = [
     "partition_b",
     "merged_critical_varsigma",
     "merged_critical_varsigma_asymptote",
+    "collapse_alpha",
+    "phase_point",
     "LearnedWithin",
     "within_learned",
     "split_at_learned_beta",
@@ -199,6 +204,74 @@ def merged_critical_varsigma_asymptote(gram, N, b_star):
     ms = float(large_n_mean_resultant_length(check_real("b_star", b_star, minimum=0.0, strict=True)))
     beta_c, wx = _merged_threshold(gram, ms)
     return math.sqrt(beta_c / (check_real("N", N, minimum=2.0) * wx))
+
+
+def collapse_alpha(gram, N, b_star, varsigma, P, pi=None):
+    """Load below which the learned ``beta = 0`` (collapsed) state is stable (finite alpha).
+
+    Near ``beta = 0`` the responsibilities are the prior, ``T_{nu mu} = pi_nu/P*``, the
+    posterior overlaps are ``m = G m_hat = alpha varsigma beta m* G T`` and
+    ``A_N(beta) = beta/N + O(beta^3)``, so the beta map is linear,
+    ``beta' = N alpha varsigma^2 m*^2 q beta`` with ``q = sum_nu T_nu^T G T_nu
+    = (sum_nu pi_nu^2) 1^T G 1 / P*^2``; the Jacobian of the whole map at the collapsed state
+    is ``[[0, u], [v^T, 0]]`` with eigenvalues ``+-sqrt(N alpha varsigma^2 m*^2 q)``. Hence
+
+        alpha_c = 1 / (N varsigma^2 m*^2 q),   m* = A_N(b* N).
+
+    Parameters
+    ----------
+    gram : array (P*, P*)
+    N, b_star, varsigma : float
+    P : int
+        Number of memories (the prior is uniform unless ``pi`` is given).
+    pi : array (P,), optional
+
+    Returns
+    -------
+    float
+    """
+    G = np.asarray(gram, dtype=float)
+    N = check_real("N", N, minimum=2.0)
+    P = check_int("P", P, 1)
+    varsigma = check_real("varsigma", varsigma, minimum=0.0, strict=True)
+    ms = float(mean_resultant_length(N, check_real("b_star", b_star, minimum=0.0, strict=True) * N))
+    P_star = G.shape[0]
+    pi2 = 1.0 / P if pi is None else float(np.sum(np.asarray(pi, dtype=float) ** 2))
+    q = pi2 * float(G.sum()) / P_star**2
+    return 1.0 / (N * varsigma**2 * ms**2 * q)
+
+
+def phase_point(problem, tol=1e-10):
+    """Equilibrium of a learned-beta problem: ``collapsed``, ``merged`` or ``specialized``.
+
+    Solves from the symmetric and the specialised starts; among the converged, linearly
+    stable solutions the one with the larger free entropy is the equilibrium (at
+    ``alpha = inf`` the population log-likelihood). ``collapsed`` means its ``beta`` is 0.
+
+    Returns
+    -------
+    dict with ``phase``, ``b`` (``beta/N`` of the equilibrium), ``b_sym``, ``b_spec``,
+    ``stable_sym``, ``stable_spec``, ``m_self`` (mean largest overlap), ``solution``.
+    """
+    from .solvers import solve
+
+    if not problem.learn_beta:
+        raise ValueError("phase_point needs a problem with learn_beta=True")
+    sols = {k: solve(problem, init=k, tol=tol) for k in ("symmetric", "specialized")}
+    ok = [s for s in sols.values() if s.converged and s.stable]
+    best = max(ok, key=lambda s: s.free_entropy) if ok else None
+    if best is None:
+        phase = "failed"
+    elif best.beta <= 1e-12 * problem.N:
+        phase = "collapsed"
+    else:
+        spread = float(np.max(np.ptp(best.m, axis=0))) if best.m.shape[0] > 1 else 0.0
+        phase = "specialized" if spread > 1e-6 else "merged"
+    sym, spec = sols["symmetric"], sols["specialized"]
+    return {"phase": phase, "b": math.nan if best is None else best.beta / problem.N,
+            "b_sym": sym.beta / problem.N, "b_spec": spec.beta / problem.N,
+            "stable_sym": bool(sym.stable), "stable_spec": bool(spec.stable),
+            "m_self": math.nan if best is None else float(np.mean(np.max(best.m, axis=1))), "solution": best}
 
 
 @dataclass(frozen=True)

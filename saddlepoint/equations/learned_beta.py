@@ -29,8 +29,10 @@ fixed point whose E-step averages the ``beta`` gradient over the posterior of ``
 The learned ``beta`` is of order ``N`` (``A_N(beta) = O(1)``), so this needs a finite ``N``;
 the large-N limits are in :mod:`saddlepoint.learned_beta` (docs/learned_beta.md).
 
-State vector: the inner regime's state, then ``log beta`` (so that the solver's tolerance is
-relative in ``beta``; eigenvalues of the map's Jacobian do not depend on this choice).
+State vector: the inner regime's state, then ``b = beta / N`` (``O(1)`` when ``varsigma =
+O(1)``). ``beta = 0`` is a regular point of the map: at finite ``alpha`` it is a fixed point
+(the collapsed student, ``m = 0``), stable when ``N alpha varsigma^2 m*^2 sum_nu T_nu^T G T_nu
+< 1`` (docs/learned_beta.md).
 """
 
 import copy
@@ -46,7 +48,6 @@ __all__ = ["LearnedBetaEquations", "mean_logit_overlap", "beta_gradient", "free_
 
 # A_N^{-1} is defined on [0, 1): targets are clipped to this interval.
 _A_MAX = 1.0 - 1e-15
-_BETA_MIN = 1e-300
 
 
 def _logit_problem(problem, beta):
@@ -119,7 +120,7 @@ def free_entropy(problem, m, m_hat, p=None, beta=None):
 
 
 class LearnedBetaEquations(Equations):
-    """A regime's equations with ``beta`` learned: state = inner state + ``[log beta]``.
+    """A regime's equations with ``beta`` learned: state = inner state + ``[beta / N]``.
 
     The inner regime is the cluster regime (finite ``N``, any ``alpha``) or the exact
     population map (``problem.exact``). The map applies the inner map at
@@ -141,7 +142,7 @@ class LearnedBetaEquations(Equations):
     # ------------------------------------------------------------------ state layout
     def pack(self, m, p=None, Q=None, beta=None):
         beta = self.problem.beta if beta is None else float(beta)
-        return np.append(self._layout.pack(m, p, Q), math.log(max(beta, _BETA_MIN)))
+        return np.append(self._layout.pack(m, p, Q), beta / self.problem.N)
 
     def unpack(self, s):
         """``(m, p, Q)`` as in the inner regime (``beta`` is :meth:`beta_of`)."""
@@ -149,10 +150,12 @@ class LearnedBetaEquations(Equations):
 
     def beta_of(self, s):
         """The inverse temperature carried by the state ``s``."""
-        return float(math.exp(float(s[-1])))
+        # not clipped at 0: the likelihood is invariant under (W, beta) -> (-W, -beta), so the
+        # map extends smoothly through the collapsed state beta = 0
+        return float(s[-1]) * self.problem.N
 
     def labels(self):
-        return self._layout.labels() + ["log_beta"]
+        return self._layout.labels() + ["b"]
 
     def initial_state(self, kind="specialized", rng=None):
         """Inner initial state, with ``beta`` solving its own equation at those memories.
@@ -164,7 +167,7 @@ class LearnedBetaEquations(Equations):
         ``beta = 1`` the solver can fall onto the merged state even where it is unstable.)
         """
         s_in = self._layout.initial_state(kind, rng)
-        return np.append(s_in, math.log(self.self_consistent_beta(s_in)))
+        return np.append(s_in, self.self_consistent_beta(s_in) / self.problem.N)
 
     def self_consistent_beta(self, s_in, n_iter=200, rtol=1e-12):
         """Largest solution of the ``beta`` equation at the fixed inner state ``s_in``
@@ -181,7 +184,7 @@ class LearnedBetaEquations(Equations):
 
     def state_from(self, m, p=None, Q=None, beta=None):
         beta = self.problem.beta if beta is None else float(beta)
-        return np.append(self._layout.state_from(m, p, Q), math.log(beta))
+        return np.append(self._layout.state_from(m, p, Q), beta / self.problem.N)
 
     # ------------------------------------------------------------------ primitives
     def _evaluate(self, s):
@@ -207,15 +210,14 @@ class LearnedBetaEquations(Equations):
                 "m": m, "p": p, "Q": Q, "energy": energy}
 
     def learned_beta(self, wx):
-        """``A_N^{-1}(varsigma wx)``, the closed-form beta step (0 when ``varsigma wx <= 0``)."""
-        a = min(self.problem.varsigma * wx, _A_MAX)
-        if a <= 0:
-            return _BETA_MIN
-        return max(float(special.inverse_mean_resultant_length(self.problem.N, a)), _BETA_MIN)
+        """``A_N^{-1}(varsigma wx)``, the closed-form beta step, extended oddly to
+        ``varsigma wx < 0`` (``A_N`` is odd)."""
+        a = min(abs(self.problem.varsigma * wx), _A_MAX)
+        return math.copysign(float(special.inverse_mean_resultant_length(self.problem.N, a)), wx)
 
     def map(self, s):
         ev = self._evaluate(s)
-        return np.append(ev["s_new"], math.log(self.learned_beta(ev["wx"])))
+        return np.append(ev["s_new"], self.learned_beta(ev["wx"]) / self.problem.N)
 
     def analytic_jacobian(self, s):
         return None
@@ -232,7 +234,7 @@ class LearnedBetaEquations(Equations):
 
     def free_entropy(self, s):
         ev = self._evaluate(s)
-        logz = float(special.log_vmf_normalizer(self.problem.N, ev["beta"]))
+        logz = float(special.log_vmf_normalizer(self.problem.N, abs(ev["beta"])))  # even in beta
         if ev["energy"] is not None:
             return ev["energy"] - logz, "energy_per_alpha"
         value, kind = ev["inner"].free_entropy(np.asarray(s, dtype=float)[:-1])
