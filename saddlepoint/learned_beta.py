@@ -262,7 +262,7 @@ def phase_point(problem, tol=1e-10):
     best = max(ok, key=lambda s: s.free_entropy) if ok else None
     if best is None:
         phase = "failed"
-    elif best.beta <= 1e-12 * problem.N:
+    elif abs(best.beta) <= 1e-8 * problem.N:  # b = 0 to the solver's tolerance (1e-10)
         phase = "collapsed"
     else:
         spread = float(np.max(np.ptp(best.m, axis=0))) if best.m.shape[0] > 1 else 0.0

@@ -298,5 +298,5 @@ def test_collapse_of_the_learned_beta_at_small_load():
         np.testing.assert_allclose(np.abs(ev[0]), math.sqrt(factor), rtol=1e-5)
     below = LB.phase_point(pr0.replace(alpha=0.5 * ac))
     above = LB.phase_point(pr0.replace(alpha=2.0 * ac))
-    assert below["phase"] == "collapsed" and below["b"] == 0.0
+    assert below["phase"] == "collapsed" and abs(below["b"]) < 1e-9  # solver tolerance 1e-10
     assert above["phase"] != "collapsed" and above["b"] > 0
