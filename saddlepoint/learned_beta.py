@@ -14,7 +14,7 @@ saddle-point equations at finite ``N``. This module holds the large-``N`` conseq
   (:func:`one_per_cluster_tau`). Inside a cluster the memories follow the within-cluster
   equations at ``tau_eff = varsigma b / b*`` (the logits carry ``varsigma``), whose first
   split is at ``tau_eff = 1`` (:func:`within_learned`).
-* **Scaling B** (``varsigma = s / sqrt(N)``): ``varsigma beta = s^2 <w.x>_r + o(1)`` is
+* **Scaling B** (``varsigma = s_B / sqrt(N)``): ``varsigma beta = s_B^2 <w.x>_r + o(1)`` is
   ``O(1)``: the cluster regime proper, where the merged state can be stable; the merged
   state of a teacher ``G`` loses stability at :func:`merged_critical_varsigma`.
 * **Splits at the learned beta**: a duplicated fixed point stays a fixed point (the
