@@ -147,10 +147,10 @@ def make(outdir, quick=False):
         v = np.array([r["varsigma"] for r in sel])
         ax.plot(v, [r["tau"] for r in sel], color=f"C{i}", label=f"b* = {bs:g}: tau")
         ax.plot(v, [r["tau_eff"] for r in sel], color=f"C{i}", ls="--")
-    for N, mk in ((100, "o"), (400, "s")):
+    for N, mk, col in ((100, "x", "k"), (400, "s", "C1")):
         sel = [r for r in tau_rows if r["N"] == N]
-        ax.plot([r["varsigma"] for r in sel], [r["tau"] for r in sel], mk, color="C1", mfc="none", ms=5,
-                label=f"solver N = {N}, b* = 1")
+        ax.plot([r["varsigma"] for r in sel], [r["tau"] for r in sel], mk, color=col, mfc="none", ms=5,
+                label=f"solver N = {N}, b* = 1 (specialised)")
     ax.axhline(1.0, color="k", lw=0.8, ls=":")
     ax.text(0.02, 1.05, "tau_eff = 1: a memory alone on its cluster splits", fontsize=7)
     tc = thresholds["tau_eff_middle_of_four_1d"]
