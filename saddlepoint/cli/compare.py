@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from ._common import emit
+from ._common import emit, engine_kwargs
 from ._problem_args import add_problem_arguments, problem_from_args
 from .simulate import add_simulation_arguments
 
@@ -97,7 +97,7 @@ def run(args):
     d = finite_size_scaling(problem, n_list, method=args.method, seeds=args.seeds, seed=args.seed, init=args.init,
                             sweeps=args.sweeps, burn_in=args.burn_in, max_epochs=args.max_epochs, tol=args.tol,
                             M_factor=args.m_factor, power=args.power, csv_path=args.csv,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, **engine_kwargs(args))
     d["power"] = args.power
     if args.plot and len(d["N"]) >= 1:
         from ..figures.finite_size import plot_finite_size
