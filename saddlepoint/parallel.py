@@ -30,13 +30,15 @@ class MissingExtraError(ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
 
-def dask_client(scheduler=None, client=None):
+def dask_client(scheduler=None, client=None, connect_timeout="20s"):
     """A ``distributed.Client`` for ``scheduler`` (an address), or ``client`` itself.
 
     Raises
     ------
     MissingExtraError
         If ``distributed`` is not installed (install the ``distributed`` extra).
+    ValueError
+        If no scheduler answers at ``scheduler`` within ``connect_timeout``.
     """
     if client is not None:
         return client
@@ -46,7 +48,10 @@ def dask_client(scheduler=None, client=None):
         raise MissingExtraError(
             "--scheduler needs dask.distributed: pip install \"saddlepoint[distributed]\""
         ) from None
-    return Client(scheduler)
+    try:
+        return Client(scheduler, timeout=connect_timeout)
+    except (OSError, ValueError) as exc:  # malformed, refused, unreachable, timed out: name the setting
+        raise ValueError(f"scheduler: cannot connect to the dask scheduler at {scheduler!r} ({exc})") from None
 
 
 @contextlib.contextmanager
