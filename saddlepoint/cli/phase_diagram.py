@@ -64,8 +64,8 @@ def run(args):
         "coexistence": int((grids["coexistence"] == 1).sum()),
     }
     if args.plot:
-        from ..figures.phase_diagram import plot_sweep
+        from ..figures.phase_diagram import plot_sweep, sweep_title
 
-        summary["figure"] = str(plot_sweep(args.out, title=problem.describe()))
+        summary["figure"] = str(plot_sweep(args.out, title=sweep_title(problem, xname, yname)))
     emit(summary, args.json)
     return 1 if summary["failed"] else 0
