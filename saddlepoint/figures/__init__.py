@@ -16,6 +16,7 @@ import dataclasses
 import importlib
 import inspect
 import pkgutil
+import re
 import time
 from pathlib import Path
 
@@ -185,6 +186,7 @@ def write_index(outdir, written, seconds=None, quick=False):
     for name, paths in written.items():
         func, desc = _REGISTRY[name]
         caption = inspect.cleandoc(func.__doc__ or desc)
+        caption = re.sub(r"docs/(\w+)\.md", r"[docs/\1.md](../docs/\1.md)", caption)  # links from figures/
         images = [p for p in paths if Path(p).suffix == ".png"]
         data = [p for p in paths if Path(p).suffix != ".png"]
         rel = lambda p: Path(p).relative_to(outdir).as_posix() if Path(p).is_relative_to(outdir) else str(p)  # noqa: E731
