@@ -1,4 +1,4 @@
-"""Phase diagrams: 2-D sweeps of the saddle-point equations (THEORY 4).
+"""Phase diagrams: 2-D sweeps of the saddle-point equations (docs/saddle_point.md, section 2).
 
 At every grid point ``(x, y)`` (two scalar parameters of :data:`saddlepoint.problem.PARAMETERS`)
 the equations are solved twice, from the symmetric (merged) and from the specialised

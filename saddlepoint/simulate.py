@@ -1,4 +1,4 @@
-"""Finite-N teacher-student simulations, measured like the theory (THEORY 3, 4, 6, 8).
+"""Finite-N teacher-student simulations, measured like the theory (docs/simulator.md).
 
 A run draws, for each seed, a teacher realising the problem's Gram matrix exactly
 (:func:`saddlepoint.teacher.gram_teacher`), ``M = alpha N`` examples, and trains a student
@@ -9,7 +9,7 @@ A run draws, for each seed, a teacher realising the problem's Gram matrix exactl
   assignment (:func:`match_students`); the full matrix is kept in the assigned order, so a
   merged phase (several students on one teacher memory) stays visible;
 * the student Gram matrix ``Q``, the class weights ``p``;
-* optionally the split eigenvalues ``lambda_max(J_-(nu))`` of the empirical map (THEORY 6,
+* optionally the split eigenvalues ``lambda_max(J_-(nu))`` of the empirical map (docs/hierarchy.md,
   matrix-free Lanczos: :func:`saddlepoint.model.split_operator`).
 
 For the Gibbs sampler the order parameters are posterior means ``E[w].xi`` (what the
@@ -18,7 +18,7 @@ chain uses the integrated autocorrelation time (:func:`integrated_autocorrelatio
 Across seeds, means and standard errors (``std / sqrt(K)``) include the quenched disorder
 (teacher and data) as well as the Monte Carlo error.
 
-Which theory applies: Gibbs samples ``exp(M l(W))``, the measure of THEORY 4 at the finite
+Which theory applies: Gibbs samples ``exp(M l(W))``, the measure of docs/saddle_point.md, section 2 at the finite
 ``alpha = M / N``; EM / GD / SGD find stationary points of ``l``, which the theory describes at
 ``alpha = inf`` (:func:`theory_problem`).
 """
@@ -148,7 +148,7 @@ def theory_problem(problem, method, exact=None):
     Gibbs samples the posterior at the problem's ``alpha`` with ``p`` fixed at ``problem.p``
     (so ``learn_p`` is switched off); the trained students (EM, GD,
     SGD) sit at stationary points of the likelihood, i.e. ``alpha = inf``, where the exact
-    finite-N population map (``exact=True``, THEORY 4 last paragraph) applies; it is used
+    finite-N population map (``exact=True``, docs/saddle_point.md, section 3) applies; it is used
     by default when ``N >= P + 3`` (its domain). The remaining gap of a trained student is
     then the finite-sample error ``O(N / M)`` only.
     """

@@ -3,12 +3,12 @@
 ``accuracy_study``
     Test accuracy of ``P(y | x)`` (and nearest-memory accuracy, dead memories, epochs,
     seconds) for ``beta`` in {6, 10, 14, 18}, with the plain likelihood (``varsigma = 1``)
-    and the effective loss ``varsigma = 0.25`` (THEORY 2), over several seeds (each seed
+    and the effective loss ``varsigma = 0.25`` (docs/theory.md, section 4), over several seeds (each seed
     draws its own stratified train/test split and initialisation).
 ``cost_study``
     Training cost against the final width ``P_max`` in {16, ..., 1024}: full-width training
     from random initialisation (memories on random training examples, or uniform on the
-    sphere) against growth by splitting steepest descent from ``P0 = 8`` (THEORY 7), at
+    sphere) against growth by splitting steepest descent from ``P0 = 8`` (docs/training.md, "Splitting steepest descent"), at
     matched accuracy.
 
     *Matched accuracy.* For each ``P_max`` let ``A_split`` be the test accuracy at the end of
@@ -22,7 +22,7 @@
     (``sum P`` over those epochs, proportional to the arithmetic of the passes) and in
     seconds (training plus, for splitting, the Lanczos split eigenproblems).
 
-    By default the cost study is unsupervised (``C = 1``, the setting of THEORY 6-7 where
+    By default the cost study is unsupervised (``C = 1``, the setting of docs/hierarchy.md; docs/training.md, "Splitting steepest descent" where
     the split acts on the memories only); its accuracy reads class weights out from the
     training labels (:func:`saddlepoint.estimator.label_readout`).
 """
@@ -109,7 +109,7 @@ def accuracy_study(out, betas=(6, 10, 14, 18), varsigmas=(1.0, 0.25), seeds=(0, 
 
     Rows already in ``out/accuracy.csv`` are skipped. ``test_accuracy`` predicts with the
     trained logits ``varsigma beta`` (the effective model); ``test_accuracy_bare`` with
-    ``beta`` (THEORY 1's classifier with the same memories and class weights). The runs
+    ``beta`` (docs/theory.md, section 2's classifier with the same memories and class weights). The runs
     (one per ``(beta, varsigma, seed)``) are independent jobs: in this process
     (``workers=1``), on a local pool (``workers > 1``) or on a dask cluster (``scheduler``
     address or ``client``; :func:`saddlepoint.parallel.map_unordered`). Their ``seconds`` are

@@ -6,7 +6,7 @@ Examples::
     saddlepoint compare --b-star 1 --beta 3 --alpha 10 --n-list 50,100,200,400 --seeds 12 --plot fss.png
     saddlepoint compare --b-star 1 --beta 3 --alpha inf --method em --m-factor 200 --n-list 20,40,80
 
-For each N of ``--n-list`` (``beta* = b* N``: the cluster regime of THEORY 4) the command
+For each N of ``--n-list`` (``beta* = b* N``: the cluster regime of docs/saddle_point.md, section 2) the command
 simulates ``--seeds`` seeds, solves the finite-N saddle point for the same parameters and
 reports the gap in standard errors; with two or more N it fits ``m(N) = a + b/N`` (see
 docs/simulator.md for why ``1/N``) and compares the extrapolation ``a`` with the N = inf theory.

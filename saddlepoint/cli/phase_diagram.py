@@ -1,4 +1,4 @@
-"""``saddlepoint phase-diagram``: 2-D sweep of the saddle-point equations (THEORY 4).
+"""``saddlepoint phase-diagram``: 2-D sweep of the saddle-point equations (docs/saddle_point.md, section 2).
 
 Example::
 

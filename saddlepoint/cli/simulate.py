@@ -53,7 +53,7 @@ def register(subparsers):
         help="finite-N simulation (EM / GD / SGD / exact Gibbs) of a teacher-student DAM",
         description="Draw a teacher realising the Gram matrix, M examples, train or sample the "
                     "student for several seeds; report Hungarian-matched overlaps with standard "
-                    "errors and the saddle-point theory for the same parameters (THEORY 8).",
+                    "errors and the saddle-point theory for the same parameters (docs/simulator.md).",
     )
     add_problem_arguments(parser, alpha_default=5.0, n_default=100)
     add_simulation_arguments(parser)
