@@ -379,7 +379,7 @@ def balanced_mstep(T, row_sums, col_sums=None, tol=1e-13, max_iter=200):
 
 def em_map(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0, batch_size=None,
            p_update="sinkhorn"):
-    """One application of the EM fixed-point map ``T`` (docs/theory.md, section 3).
+    """One application of the EM fixed-point map ``F`` (docs/theory.md, section 3).
 
     ``w^nu <- g^nu / |g^nu|`` and, when ``learn_p`` and ``C > 1``,
     ``p^y_nu <- Sinkhorn[T]_{nu y} / pi_nu`` (``p_update="sinkhorn"``, as in docs/theory.md, section 3) or the
