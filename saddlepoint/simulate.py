@@ -395,7 +395,8 @@ def simulate(problem, *, method="em", seeds=4, seed=0, M=None, init="specialized
              workers=1, scheduler=None, client=None):
     """Run :func:`simulate_seed` for ``seeds`` consecutive seeds ``seed, seed+1, ...``.
 
-    The seeds are independent jobs: they run in this process (``workers=1``), on a local
+    ``progress``: a tqdm bar (True), none (False), or a callable called with 1 after each
+    finished seed. The seeds are independent jobs: they run in this process (``workers=1``), on a local
     process pool (``workers > 1``) or on a dask cluster (``scheduler`` address or
     ``client``; see :func:`saddlepoint.parallel.map_unordered`), with the same results.
     Interruptible: on KeyboardInterrupt the finished seeds are returned (and saved to
@@ -411,11 +412,14 @@ def simulate(problem, *, method="em", seeds=4, seed=0, M=None, init="specialized
     seed = check_int("seed", seed, 0)
     M = _resolve_M(problem, M)
     rows = {}
-    bar = None
-    if progress:
+    bar, advance = None, None
+    if callable(progress):  # a caller's bar: called with 1 after each finished seed
+        advance = progress
+    elif progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=K, desc=f"simulate[{method}] N={int(problem.N)} M={M}")
+        advance = bar.update
 
     def result():
         keys = ("m", "Q", "p", "mc_stderr", "tau_int", "converged", "split", "seconds")
@@ -438,8 +442,8 @@ def simulate(problem, *, method="em", seeds=4, seed=0, M=None, init="specialized
             rows[todo[i]] = row
             if save is not None:
                 result().save(save, init=init, sweeps=sweeps, burn_in=burn_in)
-            if bar is not None:
-                bar.update(1)
+            if advance is not None:
+                advance(1)
     except KeyboardInterrupt:
         if not rows:
             raise

@@ -86,9 +86,10 @@ def make(outdir, quick):
     csv = outdir / "finite_size.csv"
     if csv.exists():
         csv.unlink()
+    run = current_run()
+    run.total(len(n_list) * seeds)
     data = finite_size_scaling(problem, n_list, method="gibbs", seeds=seeds, sweeps=sweeps, burn_in=100,
-                               csv_path=csv, progress=False, workers=current_run().workers,
-                               client=current_run().client)
+                               csv_path=csv, progress=run.advance, workers=run.workers, client=run.client)
     js = outdir / "finite_size.json"
     save_json(js, data)
     png = plot_finite_size(data, outdir / "finite_size.png",
