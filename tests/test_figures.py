@@ -113,3 +113,24 @@ def test_distinct_students_colour_bar_lists_only_values_that_occur():
     labels = [t.get_text() for t in cbar_ax.get_yticklabels()]
     plt.close(fig)
     assert labels == ["1: merged", "2: one per group", "4: specialised"]
+
+
+def test_phase_diagram_figure_resumes_only_when_told(tmp_path, monkeypatch):
+    # The bug this guards: the main job silently resumed from the committed tables. The
+    # phase-diagram figure must pass the run's resume flag (default False) to every sweep.
+    import saddlepoint.phase
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_sweep(*args, resume=True, **kwargs):
+        seen.append(resume)
+        raise Stop
+
+    monkeypatch.setattr(saddlepoint.phase, "sweep", fake_sweep)
+    for resume in (False, True):
+        with pytest.raises(RuntimeError, match="phase_diagram"):
+            figures.make_figures(tmp_path, names=["phase_diagram"], quick=True, progress=False, resume=resume)
+    assert seen == [False, True]
