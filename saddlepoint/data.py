@@ -1,4 +1,4 @@
-"""Real data sets for training DAMs (THEORY 2): loading, preprocessing, a seeded split.
+"""Real data sets for training DAMs (docs/theory.md, section 3): loading, preprocessing, a seeded split.
 
 Three sources, named by a *spec* string:
 

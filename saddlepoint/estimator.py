@@ -1,4 +1,4 @@
-"""A scikit-learn estimator for the DAM trained on data (THEORY 1, 2).
+"""A scikit-learn estimator for the DAM trained on data (docs/theory.md, sections 2-3).
 
 :class:`DAM` wraps :func:`saddlepoint.optim.fit` (EM, Riemannian gradient ascent or SGD on
 the sphere) with scikit-learn conventions: ``fit``, ``predict``, ``predict_proba``,
@@ -6,15 +6,15 @@ the sphere) with scikit-learn conventions: ``fit``, ``predict``, ``predict_proba
 
 * Supervised (``fit(X, y)``): the class unit has ``C`` states; the class weights ``p`` are
   re-balanced after every pass by Sinkhorn scaling so that the joint table
-  ``J = pi_nu p^y_nu`` has row sums ``pi`` and column sums ``1/C`` (THEORY 1). The classifier is
+  ``J = pi_nu p^y_nu`` has row sums ``pi`` and column sums ``1/C`` (docs/theory.md, section 2). The classifier is
   ``P(y | x) = sum_nu p^y_nu softmax_nu(b w^nu.x + log pi_nu)`` with ``b = varsigma beta``.
 * Unsupervised (``fit(X)``): ``C = 1``; ``predict`` returns the index of the memory that
   explains ``x`` best and ``predict_proba`` the hidden posterior ``softmax_nu``.
-* Effective loss (THEORY 2): logits ``varsigma beta w.x``; ``varsigma`` is given directly or
+* Effective loss (docs/theory.md, section 4): logits ``varsigma beta w.x``; ``varsigma`` is given directly or
   through the logit-noise variance ``upsilon`` as ``varsigma = (1 + pi upsilon / 4)^(-1/2)``.
   The same ``b = varsigma beta`` is used for prediction: the effective model is the
   noise-averaged classifier whose likelihood was maximised (``varsigma = 1`` is exactly
-  THEORY 1).
+  docs/theory.md, section 2).
 * Checkpointing: ``fit(..., checkpoint="state.npz")`` saves ``W``, ``p``, the epoch count
   and the random-generator state periodically with :func:`saddlepoint.io.save_npz`; a later
   ``fit`` with the same file, parameters and data resumes where it stopped.
@@ -51,7 +51,7 @@ _INITS = ("random", "kmeans++", "sphere")
 
 
 def varsigma_from_upsilon(upsilon):
-    """Effective-loss factor ``varsigma = (1 + pi upsilon / 4)^(-1/2)`` (THEORY 2).
+    """Effective-loss factor ``varsigma = (1 + pi upsilon / 4)^(-1/2)`` (docs/theory.md, section 4).
 
     Probit approximation of a softmax over two logits that each carry independent Gaussian
     noise of variance ``upsilon``: the logit difference has variance ``2 upsilon`` and
@@ -67,13 +67,13 @@ def _batches(M, P):
 
 
 def hidden_posterior(X, W, b, pi):
-    """Hidden-unit posterior ``softmax_nu(b w^nu.x + log pi_nu)`` (THEORY 1), shape (M, P)."""
+    """Hidden-unit posterior ``softmax_nu(b w^nu.x + log pi_nu)`` (docs/theory.md, section 2), shape (M, P)."""
     L = b * (X @ W.T) + np.log(pi)[None, :]
     return np.exp(L - logsumexp(L, axis=1, keepdims=True))
 
 
 def class_probabilities(X, W, b, pi, p):
-    """Classifier ``P(y | x) = sum_nu p^y_nu softmax_nu(b w^nu.x + log pi_nu)`` (THEORY 1).
+    """Classifier ``P(y | x) = sum_nu p^y_nu softmax_nu(b w^nu.x + log pi_nu)`` (docs/theory.md, section 2).
 
     Computed in row batches; returns an (M, C) array whose rows sum to one.
     """
@@ -254,7 +254,7 @@ def _state_from_arrays(arrays, meta):
 
 
 class DAM(ClassifierMixin, BaseEstimator):
-    """Dense associative memory classifier / clusterer (THEORY 1-2).
+    """Dense associative memory classifier / clusterer (docs/theory.md, sections 2-3).
 
     Parameters
     ----------
@@ -263,7 +263,7 @@ class DAM(ClassifierMixin, BaseEstimator):
     beta : float
         Inverse temperature of the memories.
     varsigma : float in (0, 1]
-        Effective-loss factor on the logits (THEORY 2); 1 is the plain likelihood.
+        Effective-loss factor on the logits (docs/theory.md, section 4); 1 is the plain likelihood.
     upsilon : float, optional
         Logit-noise variance; if given, ``varsigma = (1 + pi upsilon/4)^(-1/2)`` (then
         ``varsigma`` must be left at 1).
@@ -296,7 +296,7 @@ class DAM(ClassifierMixin, BaseEstimator):
     dead_threshold : float
         Responsibility-share threshold for :func:`dead_memories`.
     p_update : {"sinkhorn", "mstep"}
-        Class-weight update after each pass: Sinkhorn balancing (THEORY 1-2, the KL
+        Class-weight update after each pass: Sinkhorn balancing (docs/theory.md, sections 2-3, the KL
         projection of the responsibility table onto the balanced polytope) or the exact
         constrained M-step (:func:`saddlepoint.model.balanced_mstep`), whose fixed points are
         stationary points of the likelihood in ``p`` (see docs/training.md).
@@ -768,7 +768,7 @@ class DAM(ClassifierMixin, BaseEstimator):
 
     def score(self, X, y=None, sample_weight=None):
         """Accuracy (supervised, as :class:`~sklearn.base.ClassifierMixin`), else the average
-        log-likelihood ``l`` of THEORY 2 under the effective loss."""
+        log-likelihood ``l`` of docs/theory.md, section 4 under the effective loss."""
         self._check_fitted()
         if self.supervised_:
             if y is None:
@@ -777,7 +777,7 @@ class DAM(ClassifierMixin, BaseEstimator):
         return self.log_likelihood(X)
 
     def log_likelihood(self, X, y=None):
-        """Average log-likelihood ``l(W, p)`` (THEORY 2) of ``(X, y)`` under the fitted DAM."""
+        """Average log-likelihood ``l(W, p)`` (docs/theory.md, section 3) of ``(X, y)`` under the fitted DAM."""
         self._check_fitted()
         Xu = self._transform(X)
         if self.supervised_:

@@ -1,4 +1,4 @@
-"""Growing a DAM by splitting steepest descent (THEORY 6-7).
+"""Growing a DAM by splitting steepest descent (docs/hierarchy.md; docs/training.md, "Splitting steepest descent").
 
 A DAM trained to a fixed point with ``P`` memories embeds into the ``(P + k)``-memory DAM by
 duplicating ``k`` memories (:func:`saddlepoint.model.duplicate`: copies share ``w^nu`` and
@@ -56,7 +56,7 @@ TRACE_FIELDS = ["stage", "P", "epoch", "cum_epochs", "cum_seconds", "test_accura
 
 @dataclasses.dataclass(frozen=True)
 class GrowthResult:
-    """Record of a growth run (THEORY 7).
+    """Record of a growth run (docs/training.md, "Splitting steepest descent").
 
     Attributes
     ----------
@@ -123,7 +123,7 @@ class GrowthResult:
 
 
 def split_directions(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, rng=0):
-    """Top eigenpair of the split operator ``J_-(nu)`` of every memory (THEORY 6).
+    """Top eigenpair of the split operator ``J_-(nu)`` of every memory (docs/hierarchy.md).
 
     Uses :func:`saddlepoint.model.split_operators` (one pass over the data for all memories)
     and :func:`saddlepoint.model.split_eigen` (Lanczos, no ``N x N`` matrix). A dead memory (no responsibility on the data) gets
@@ -240,7 +240,7 @@ def _choose(score, lambdas, which, n_max):
 
 
 def split_memories(W, pi, p, lambdas, D, eps, which="all", n_max=None):
-    """Duplicate memories and displace the copies by ``+- eps d`` (THEORY 7).
+    """Duplicate memories and displace the copies by ``+- eps d`` (docs/training.md, "Splitting steepest descent").
 
     Parameters
     ----------
@@ -296,7 +296,7 @@ def _evaluate_engine(Xt, yt, state, varsigma):
 
 def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=None, labels=None,
          track=False, progress=False, out=None, name="growth", rank="lambda"):
-    """Grow a DAM from ``dam.n_memories`` to ``P_max`` memories by splitting (THEORY 7).
+    """Grow a DAM from ``dam.n_memories`` to ``P_max`` memories by splitting (docs/training.md, "Splitting steepest descent").
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The saddle hierarchy: duplicated fixed points and their splitting modes (THEORY 6).
+"""The saddle hierarchy: duplicated fixed points and their splitting modes (docs/hierarchy.md).
 
 Duplicating memory ``nu`` of a fixed point (two copies with the same ``w^nu`` and ``p_nu``
 and prior ``pi_nu / 2`` each) gives a fixed point of the wider DAM. By the swap symmetry of
@@ -22,7 +22,7 @@ This module provides these objects
   antisymmetric block (analytic, matrix-free), its Hessian, and the full Jacobian of the wide
   map by finite differences as a :class:`~scipy.sparse.linalg.LinearOperator`;
 * for the teacher population at ``alpha = inf``: closed forms from the teacher-cluster moments
-  of THEORY 0 in the cluster regime (finite or infinite N), and the exact finite-N population
+  of docs/theory.md, section 1 in the cluster regime (finite or infinite N), and the exact finite-N population
   by quadrature (the same ``t``/``chi^2``/Gauss-Hermite rules as
   :mod:`saddlepoint.equations.population`), with ``J_-`` = a ``D x D`` matrix on
   ``V = span{xi, w}`` plus an isotropic eigenvalue on ``V``'s complement;
@@ -74,7 +74,7 @@ __all__ = [
 # ======================================================================= data sets
 def duplication_residual(X, W, beta, pi=None, p=None, y=None, which=None, learn_p=True,
                          varsigma=1.0, p_update="sinkhorn"):
-    """Residual of the duplicated DAM under one EM step (THEORY 6).
+    """Residual of the duplicated DAM under one EM step (docs/hierarchy.md).
 
     Duplicates ``which`` (default all) with :func:`saddlepoint.model.duplicate` and applies
     :func:`saddlepoint.model.em_map` to the wide DAM. If ``(W, p)`` is a fixed point of the
@@ -201,7 +201,7 @@ def _block_matvec(mo, z, learn_p, p_update):
 
 def antisymmetric_operator(X, W, beta, nu, pi=None, p=None, y=None, learn_p=True, varsigma=1.0,
                            p_update="sinkhorn", batch_size=None):
-    """Antisymmetric block of the wide EM map's Jacobian for duplicated memory ``nu`` (THEORY 6).
+    """Antisymmetric block of the wide EM map's Jacobian for duplicated memory ``nu`` (docs/hierarchy.md).
 
     Without learned class weights (``learn_p`` False or ``C = 1``) this is
     :func:`saddlepoint.model.split_operator`, the ``N x N`` operator ``J_-(nu)``. Otherwise it
@@ -242,7 +242,7 @@ def _hessian_matvec(mo, z, learn_p):
 
 def antisymmetric_hessian(X, W, beta, nu, pi=None, p=None, y=None, learn_p=True, varsigma=1.0,
                           batch_size=None):
-    """Antisymmetric Hessian block of the (effective) log-likelihood for memory ``nu`` (THEORY 6).
+    """Antisymmetric Hessian block of the (effective) log-likelihood for memory ``nu`` (docs/hierarchy.md).
 
     Along ``w^{nu+-} = normalize(w +- e d)``, ``p^{nu+-} = p +- e q`` (copies with prior
     ``pi_nu/2``), ``l(e) = l(0) + (e^2/2) z^T H z + O(e^4)`` with
@@ -365,7 +365,7 @@ def antisymmetric_basis(P2, N, C, pairs, learn_p=True):
 
 def data_split(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0,
                p_update="sinkhorn", k=1, rng=0):
-    """Split spectrum of every memory of a DAM on a data set (THEORY 6-7).
+    """Split spectrum of every memory of a DAM on a data set (docs/hierarchy.md; docs/training.md, "Splitting steepest descent").
 
     ``rng`` (Generator or int seed) draws the Lanczos/Arnoldi starting vectors.
 
@@ -449,7 +449,7 @@ def population_moments(problem, m, p=None, Q=None, n_t=32, n_h=None, n_q=12):
     (teachers ``Xi`` (P*, D), students ``Wc`` (P, D)).
 
     * Cluster regime (``problem.exact`` False, ``alpha = inf``): ``r`` is constant on a
-      teacher cluster and ``E[x x^T | mu] = v I + (E[t^2] - v) xi xi^T`` (THEORY 0, via
+      teacher cluster and ``E[x x^T | mu] = v I + (E[t^2] - v) xi xi^T`` (docs/theory.md, section 1, via
       :func:`saddlepoint.equations.cluster.teacher_cluster_moments`), so
       ``E[r_nu x x^T] = sum_mu T_{nu mu} E[x x^T | mu]``; ``V = span{xi}``.
     * Exact finite N (``problem.exact``): ``x = t xi^mu + sqrt(1-t^2) u`` with the
@@ -493,7 +493,7 @@ def population_moments(problem, m, p=None, Q=None, n_t=32, n_h=None, n_q=12):
         N_perp = math.inf if math.isinf(pr.N) else pr.N - D
         return {"Xi": Xi, "Wc": Wc, "S": S, "iso": iso, "iso_times_N": iso_N, "g": g, "E_y": E_y,
                 "T": Ty, "N_perp": N_perp}
-    # ---- exact finite-N population (THEORY 4, last paragraph)
+    # ---- exact finite-N population (docs/saddle_point.md, section 3)
     from .equations.population import _default_hermite, _hermite_rule, angle_rule, chi2_rule
 
     if Q is None:
@@ -611,7 +611,7 @@ def _state(solution_or_m):
 
 
 def population_split(solution, p_update=None, **quadrature):
-    """Split spectrum of every memory of a population fixed point (THEORY 6), one
+    """Split spectrum of every memory of a population fixed point (docs/hierarchy.md), one
     :class:`SplitResult` per narrow memory.
 
     ``J_-(nu) = beta P_perp E[r_nu x x^T] P_perp / |E[r_nu x]|`` with the expectation over the
@@ -805,7 +805,7 @@ def split_profile(problem, betas, init="symmetric", which="split", progress=Fals
 
 def critical_beta(problem, beta_min=None, beta_max=None, n_grid=24, init="symmetric", which="split",
                   nu=None, xtol=1e-8, **quadrature):
-    """Critical inverse temperature: where ``lambda_max(J_-)`` first crosses one (THEORY 6).
+    """Critical inverse temperature: where ``lambda_max(J_-)`` first crosses one (docs/hierarchy.md).
 
     The narrow problem is re-solved at every ``beta`` (warm-started along a grid, then inside
     ``brentq``), because its fixed point moves with ``beta``. ``nu`` restricts to one memory

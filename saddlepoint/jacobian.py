@@ -1,4 +1,4 @@
-"""Jacobian of a fixed-point map and the linear stability of its fixed points (THEORY 4).
+"""Jacobian of a fixed-point map and the linear stability of its fixed points (docs/saddle_point.md, section 2).
 
 The Jacobian ``J = dF/ds`` of a regime's map is taken analytically when the regime provides
 it (:meth:`Equations.analytic_jacobian`) and always also available by central finite

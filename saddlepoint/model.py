@@ -1,4 +1,4 @@
-"""The DAM as a three-layer Boltzmann machine, evaluated on a finite data set (THEORY 1, 2, 6).
+"""The DAM as a three-layer Boltzmann machine, evaluated on a finite data set (docs/theory.md, sections 2-3; docs/hierarchy.md).
 
 This module is the NumPy reference for everything that touches data: logits,
 responsibilities, the average log-likelihood and its Riemannian gradient, the EM fixed-point
@@ -136,20 +136,20 @@ def log_prior_table(pi, p):
 
 
 def logits(X, W, beta, pi=None, p=None, y=None, varsigma=1.0):
-    """Logits ``varsigma beta w^nu.x_a + log pi_nu + log p^{y_a}_nu`` (THEORY 1), shape (M, P)."""
+    """Logits ``varsigma beta w^nu.x_a + log pi_nu + log p^{y_a}_nu`` (docs/theory.md, section 2), shape (M, P)."""
     X, y, params = validate(X, W, beta, pi, p, y)
     varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0, strict=False)
     return varsigma * params.beta * (X @ params.W.T) + log_prior_table(params.pi, params.p)[:, y].T
 
 
 def responsibilities(X, W, beta, pi=None, p=None, y=None, varsigma=1.0):
-    """Responsibilities ``r_nu(x_a, y_a)`` (THEORY 1), shape (M, P); rows sum to one."""
+    """Responsibilities ``r_nu(x_a, y_a)`` (docs/theory.md, section 2), shape (M, P); rows sum to one."""
     L = logits(X, W, beta, pi, p, y, varsigma)
     return np.exp(L - logsumexp(L, axis=1, keepdims=True))
 
 
 def statistics(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=None, backend="auto"):
-    """Sufficient statistics of one pass over the data (THEORY 2).
+    """Sufficient statistics of one pass over the data (docs/theory.md, section 3).
 
     ``backend`` picks the implementation: ``"numba"`` (the compiled kernel
     :func:`saddlepoint.kernels.dam.statistics_kernel`), ``"numpy"`` (this module's
@@ -209,7 +209,7 @@ def _statistics_backend(backend):
 
 
 def log_likelihood(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=None):
-    """Average log-likelihood ``l(W, p)`` of THEORY 2 (effective loss when ``varsigma < 1``).
+    """Average log-likelihood ``l(W, p)`` of docs/theory.md, section 4 (effective loss when ``varsigma < 1``).
 
     ``l = (1/M) sum_a log sum_nu pi_nu p^{y_a}_nu exp(varsigma beta w^nu.x_a) - log Z_N(beta)``.
     The normaliser does not depend on ``W``, ``p`` or ``pi``; only the log-sum-exp sees
@@ -223,7 +223,7 @@ def log_likelihood(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size
 
 
 def riemannian_gradient(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=None):
-    """Riemannian gradient of ``l`` with respect to each memory (THEORY 2), shape (P, N).
+    """Riemannian gradient of ``l`` with respect to each memory (docs/theory.md, section 3), shape (P, N).
 
     ``grad_nu = b (I - w^nu w^nu^T) g^nu`` with ``b = varsigma beta``.
     """
@@ -245,7 +245,7 @@ def _check_marginals(T, row_sums, col_sums):
 
 
 def sinkhorn(T, row_sums, col_sums=None, tol=1e-13, max_iter=100):
-    """KL projection of a non-negative table onto given marginals (THEORY 1: Sinkhorn-Knopp).
+    """KL projection of a non-negative table onto given marginals (docs/theory.md, section 2: Sinkhorn-Knopp).
 
     Finds ``J = diag(e^a) T diag(e^b)`` with row sums ``row_sums`` and column sums
     ``col_sums`` (default uniform, ``1/C``): the minimiser of ``KL(J || T)`` over the
@@ -379,10 +379,10 @@ def balanced_mstep(T, row_sums, col_sums=None, tol=1e-13, max_iter=200):
 
 def em_map(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0, batch_size=None,
            p_update="sinkhorn"):
-    """One application of the EM fixed-point map ``T`` (THEORY 2).
+    """One application of the EM fixed-point map ``F`` (docs/theory.md, section 3).
 
     ``w^nu <- g^nu / |g^nu|`` and, when ``learn_p`` and ``C > 1``,
-    ``p^y_nu <- Sinkhorn[T]_{nu y} / pi_nu`` (``p_update="sinkhorn"``, as in THEORY 2) or the
+    ``p^y_nu <- Sinkhorn[T]_{nu y} / pi_nu`` (``p_update="sinkhorn"``, as in docs/theory.md, section 3) or the
     exact balanced M-step ``balanced_mstep(T) / pi`` (``p_update="mstep"``, whose fixed points
     are stationary points of the likelihood). A memory with ``|g^nu| = 0`` (no
     responsibility anywhere: a dead memory) keeps its position.
@@ -409,7 +409,7 @@ def em_map(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0, batc
 
 
 def duplicate(W, pi=None, p=None, which=None):
-    """Duplicate memories (THEORY 6): copies share ``w^nu`` and ``p_nu`` and split ``pi_nu``.
+    """Duplicate memories (docs/hierarchy.md): copies share ``w^nu`` and ``p_nu`` and split ``pi_nu``.
 
     Parameters
     ----------
@@ -443,7 +443,7 @@ def duplicate(W, pi=None, p=None, which=None):
 
 
 def split_operator(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_size=None):
-    """Matrix-free split operator ``J_-(nu)`` of memory ``nu`` on a data set (THEORY 6).
+    """Matrix-free split operator ``J_-(nu)`` of memory ``nu`` on a data set (docs/hierarchy.md).
 
     ``J_-(nu) = b P_perp E[r_nu x x^T] P_perp / |E[r_nu x]|``, ``P_perp = I - w w^T``,
     ``b = varsigma beta``, expectations over the data with the narrow DAM's
@@ -462,7 +462,7 @@ def split_operator(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_
 
 def split_operators(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, which=None, batch_size=None,
                     skip_dead=False):
-    """Split operators ``J_-(nu)`` (THEORY 6-7) of the memories ``which`` (default all).
+    """Split operators ``J_-(nu)`` (docs/hierarchy.md; docs/training.md, "Splitting steepest descent") of the memories ``which`` (default all).
 
     One pass over the data computes the responsibilities of every requested memory (kept as
     an ``M x len(which)`` array: pass ``which`` in chunks to bound memory), so a growth
@@ -544,7 +544,7 @@ def split_operators_from_responsibilities(X, W, R, b, batch_size=None, skip_dead
 def split_eigen(operator, k=1, tol=1e-10, rng=None):
     """Top ``k`` eigenpairs of a symmetric linear operator (Lanczos via ``eigsh``).
 
-    Used for ``J_-`` (THEORY 6-7). For ``N <= k + 2`` the operator is applied to the
+    Used for ``J_-`` (docs/hierarchy.md; docs/training.md, "Splitting steepest descent"). For ``N <= k + 2`` the operator is applied to the
     identity (a tiny dense matrix) instead, because ARPACK needs ``k < N - 1``.
 
     Returns

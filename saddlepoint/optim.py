@@ -1,11 +1,11 @@
 """Training a DAM on a data set: EM, Riemannian gradient ascent, SGD, and the Gibbs sampler.
 
-THEORY 2 (stationary points of the likelihood ``l(W, p)``) and THEORY 8 (the finite-N
+docs/theory.md, section 3 (stationary points of the likelihood ``l(W, p)``) and docs/simulator.md (the finite-N
 simulator). All four algorithms run on the numba kernels of :mod:`saddlepoint.kernels.dam`
 and :mod:`saddlepoint.kernels.gibbs`; the NumPy reference is :mod:`saddlepoint.model`.
 
 * ``fit(..., method="em")``: the fixed-point map ``w^nu <- g^nu / |g^nu|`` with the class
-  weights re-balanced after every pass (``p_update="sinkhorn"`` as in THEORY 2, or
+  weights re-balanced after every pass (``p_update="sinkhorn"`` as in docs/theory.md, section 3, or
   ``"mstep"``, the exact constrained M-step :func:`saddlepoint.model.balanced_mstep`).
 * ``fit(..., method="gd")``: full-batch Riemannian gradient ascent
   ``w <- normalize(w + lr b (I - w w^T) g)``.
@@ -51,7 +51,7 @@ class FitResult:
     residual : float
         ``max |Delta W|`` (and ``|Delta p|``) of the last pass.
     history : array (epochs,)
-        Average log-likelihood ``l`` (THEORY 2) at the start of each pass; for SGD the
+        Average log-likelihood ``l`` (docs/theory.md, section 3) at the start of each pass; for SGD the
         average over the epoch of each mini-batch evaluated at the ``W`` it saw.
     seconds : float
     method : str
@@ -189,7 +189,7 @@ def _converged(history, residual, tol, ll_tol):
 
 
 def em_step(X, y, W, b, log_table, batch_size):
-    """One EM pass with the numba kernel: returns ``(W_new, T/M, mean_lse)`` (THEORY 2).
+    """One EM pass with the numba kernel: returns ``(W_new, T/M, mean_lse)`` (docs/theory.md, section 3).
 
     Arrays must already be validated and contiguous (see :func:`fit`). Dead memories
     (``|g^nu| = 0``) keep their position.
@@ -212,7 +212,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
         null_memory=False, null_mass=1.0, label_smoothing=0.0, class_prior="balanced", momentum=0.0,
         early_stopping=False, validation_fraction=0.1, n_iter_no_change=1, sinkhorn_sweeps=10,
         term=None, state=None, opt_state=None):
-    """Train a DAM by EM, Riemannian gradient ascent or SGD on the sphere (THEORY 2).
+    """Train a DAM by EM, Riemannian gradient ascent or SGD on the sphere (docs/theory.md, section 3).
 
     Parameters
     ----------
@@ -232,7 +232,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
     learn_p : bool
         Update ``p`` after each pass (only when ``C > 1``).
     varsigma : float in (0, 1]
-        Effective-loss factor of THEORY 2.
+        Effective-loss factor of docs/theory.md, section 4.
     max_epochs : int
     tol : float
         Stop when ``max |Delta W|`` (and ``max |Delta p|``) over a pass is ``<= tol``.
@@ -585,7 +585,7 @@ def _fit_objective(X, W0, beta, *, y, pi, p0, method, learn_p, varsigma, max_epo
 
 def gibbs(X, W0, beta, *, rng, y=None, pi=None, p=None, sweeps=1000, burn_in=100, varsigma=1.0,
           observe=None, batch_size=None, threads=None, progress=False, callback=None):
-    """Exact Gibbs sampler of the Bayesian posterior ``exp(M l(W))`` (THEORY 4, 8).
+    """Exact Gibbs sampler of the Bayesian posterior ``exp(M l(W))`` (docs/saddle_point.md, section 2; docs/simulator.md).
 
     Alternates ``h_a ~ Categorical(r(a))`` and ``w^nu ~ vMF(S_nu/|S_nu|, b |S_nu|)``
     with ``S_nu = sum_{a: h_a = nu} x_a`` (a memory with no example is redrawn uniformly);

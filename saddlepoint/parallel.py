@@ -17,25 +17,28 @@ On ``KeyboardInterrupt`` (or when the caller stops iterating) queued jobs are ca
 local workers terminated; results already yielded stay with the caller.
 """
 
+import contextlib
 import os
 import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-__all__ = ["map_unordered", "dask_client", "MissingExtraError"]
+__all__ = ["map_unordered", "dask_client", "engine", "slots", "MissingExtraError"]
 
 
 class MissingExtraError(ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 
 
-def dask_client(scheduler=None, client=None):
+def dask_client(scheduler=None, client=None, connect_timeout="20s"):
     """A ``distributed.Client`` for ``scheduler`` (an address), or ``client`` itself.
 
     Raises
     ------
     MissingExtraError
         If ``distributed`` is not installed (install the ``distributed`` extra).
+    ValueError
+        If no scheduler answers at ``scheduler`` within ``connect_timeout``.
     """
     if client is not None:
         return client
@@ -45,7 +48,37 @@ def dask_client(scheduler=None, client=None):
         raise MissingExtraError(
             "--scheduler needs dask.distributed: pip install \"saddlepoint[distributed]\""
         ) from None
-    return Client(scheduler)
+    try:
+        return Client(scheduler, timeout=connect_timeout)
+    except (OSError, ValueError) as exc:  # malformed, refused, unreachable, timed out: name the setting
+        raise ValueError(f"scheduler: cannot connect to the dask scheduler at {scheduler!r} ({exc})") from None
+
+
+@contextlib.contextmanager
+def engine(scheduler=None, client=None):
+    """Context: the dask client to use (``client``, or one connected to ``scheduler`` and
+    closed on exit), or None for the local engine. Lets a caller that submits several batches
+    of jobs (or sizes its chunks by the cluster) connect once."""
+    if client is None and scheduler is None:
+        yield None
+        return
+    own = client is None
+    client = dask_client(scheduler, client)
+    try:
+        yield client
+    finally:
+        if own:
+            client.close()
+
+
+def slots(workers=1, client=None):
+    """Jobs that can run at once: the cluster's threads with a client, else ``workers``."""
+    if client is not None:
+        try:
+            return max(1, int(sum(client.nthreads().values())))
+        except Exception:  # pragma: no cover - a client without workers yet
+            return 1
+    return max(1, int(workers))
 
 
 def _die_with_parent():

@@ -1,4 +1,4 @@
-"""Phase diagrams: 2-D sweeps of the saddle-point equations (THEORY 4).
+"""Phase diagrams: 2-D sweeps of the saddle-point equations (docs/saddle_point.md, section 2).
 
 At every grid point ``(x, y)`` (two scalar parameters of :data:`saddlepoint.problem.PARAMETERS`)
 the equations are solved twice, from the symmetric (merged) and from the specialised
@@ -10,13 +10,14 @@ free entropy (for ``alpha = inf``: the larger energy, the O(alpha) coefficient).
 specialised start lands on a saddle (possible for ``P != P*``) or on an unstable merged
 state, :func:`saddlepoint.solvers.descend` follows the unstable mode to a stable state.
 
-Sweeps run on a process pool, write each finished chunk of rows at once to a tidy CSV table
+Sweeps run their chunks of grid points on a local process pool or a dask cluster
+(:func:`saddlepoint.parallel.map_unordered`), write each finished chunk of rows at once to a tidy CSV table
 (:func:`saddlepoint.io.append_csv_rows`) with a JSON side-car of metadata, and are resumable:
 rerunning the same sweep into the same directory computes only the missing points.
 """
 
+import functools
 import math
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from ._validation import check_int
 from .continuation import is_merged
 from .io import append_csv_rows, load_json, metadata, read_csv_rows, save_json
+from .parallel import engine, map_unordered, slots
 from .problem import PARAMETERS, Problem
 from .solvers import descend, solve
 
@@ -140,7 +142,7 @@ def phase_point(problem, tol=1e-10):
     }
 
 
-def _chunk(problem, xname, yname, points, tol):
+def _chunk(problem, xname, yname, points, tol=1e-10):
     rows = []
     for ix, iy, xv, yv in points:
         pr = problem.with_parameter(xname, xv).with_parameter(yname, yv)
@@ -156,7 +158,7 @@ def _meta_params(problem, xname, xvalues, yname, yvalues, tol):
 
 
 def sweep(problem, x, x_values, y, y_values, out, workers=2, progress=True, resume=True,
-          tol=1e-10, name="phase_diagram"):
+          tol=1e-10, name="phase_diagram", scheduler=None, client=None):
     """2-D phase-diagram sweep over ``x`` (grid ``x_values``) and ``y`` (``y_values``).
 
     Parameters
@@ -170,12 +172,19 @@ def sweep(problem, x, x_values, y, y_values, out, workers=2, progress=True, resu
         Output directory: ``<name>.csv`` (tidy rows, one per grid point) and ``<name>.json``
         (metadata: version, problem, grids).
     workers : int
-        Processes (1: run in this process).
-    progress : bool
-        tqdm progress bar.
+        Local processes (1: run in this process); ignored with a dask cluster.
+    progress : bool or callable
+        tqdm progress bar; a callable is called instead with the number of rows written
+        after each chunk (e.g. the ``update`` of a caller's bar).
     resume : bool
         Keep the rows of an earlier run of the same sweep in ``out`` and compute only the
         missing points; with False an existing table is replaced.
+    scheduler : str, optional
+        Address of a dask scheduler (``tcp://host:8786``): the chunks of grid points run on
+        that cluster (the ``distributed`` extra); rows are written here as chunks finish,
+        so resume and progress work as with the local pool.
+    client : distributed.Client, optional
+        An existing dask client (takes precedence over ``scheduler``).
 
     Returns
     -------
@@ -213,37 +222,27 @@ def sweep(problem, x, x_values, y, y_values, out, workers=2, progress=True, resu
     save_json(json_path, metadata(**params))
     todo = [(i, j, float(xv[i]), float(yv[j])) for j in range(yv.size) for i in range(xv.size)
             if (i, j) not in done]
-    chunk = max(1, min(xv.size, math.ceil(len(todo) / (8 * workers)) if todo else 1))
-    chunks = [todo[k:k + chunk] for k in range(0, len(todo), chunk)]
-    from tqdm.auto import tqdm
+    if callable(progress):
+        advance, bar = progress, None
+    else:
+        from tqdm.auto import tqdm
 
-    bar = tqdm(total=xv.size * yv.size, initial=len(done), disable=not progress,
-               desc=f"{name} {x} x {y}", unit="pt")
+        bar = tqdm(total=xv.size * yv.size, initial=len(done), disable=not progress,
+                   desc=f"{name} {x} x {y}", unit="pt")
+        advance = bar.update
     try:
-        if workers == 1 or len(chunks) <= 1:
-            for ch in chunks:
-                rows = _chunk(problem, x, y, ch, tol)
+        with engine(scheduler, client) as cluster:
+            # about 8 chunks per worker: balanced load, and little lost on an interrupt
+            n = slots(workers, cluster)
+            chunk = max(1, min(xv.size, math.ceil(len(todo) / (8 * n)) if todo else 1))
+            chunks = [todo[k:k + chunk] for k in range(0, len(todo), chunk)]
+            job = functools.partial(_chunk, problem, x, y, tol=tol)
+            for _, rows in map_unordered(job, chunks, workers=workers, client=cluster):
                 append_csv_rows(csv_path, rows, FIELDS)
-                bar.update(len(rows))
-        else:
-            pool = ProcessPoolExecutor(max_workers=workers)
-            try:
-                futures = [pool.submit(_chunk, problem, x, y, ch, tol) for ch in chunks]
-                for fut in as_completed(futures):
-                    rows = fut.result()
-                    append_csv_rows(csv_path, rows, FIELDS)
-                    bar.update(len(rows))
-            except BaseException:
-                # interrupted (or a worker failed): drop queued chunks and stop the workers
-                # now instead of waiting for their running chunks; written rows are kept
-                procs = list(getattr(pool, "_processes", {}).values())
-                pool.shutdown(wait=False, cancel_futures=True)
-                for proc in procs:
-                    proc.terminate()
-                raise
-            pool.shutdown(wait=True)
+                advance(len(rows))
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     return {"csv": csv_path, "json": json_path, "computed": len(todo), "skipped": len(done)}
 
 

@@ -1,4 +1,4 @@
-"""The teacher-student saddle-point problem and its solution (THEORY 3-4).
+"""The teacher-student saddle-point problem and its solution (docs/saddle_point.md, section 1).
 
 A :class:`Problem` fixes everything the saddle-point equations need: the teacher's Gram
 matrix and class table, the student's size ``P``, prior ``pi`` and class weights, the inverse
@@ -10,7 +10,7 @@ the eigenvalues of the fixed-point map's Jacobian and the free entropy.
 
 Both are frozen dataclasses that validate on construction and round-trip through JSON.
 
-A DAM with duplicated memories (THEORY 6) is simply a Problem with ``P + 1`` memories and a
+A DAM with duplicated memories (docs/hierarchy.md) is simply a Problem with ``P + 1`` memories and a
 non-uniform prior ``pi``: every equation of :mod:`saddlepoint.equations` takes ``pi`` into
 account.
 """
@@ -42,7 +42,7 @@ TEACHER_KINDS = ("orthogonal", "overlap", "hierarchy", "gram")
 PARAMETERS = ("beta", "alpha", "b_star", "beta_star", "c", "c0", "c1", "varsigma")
 
 def make_gram(kind, P_star=None, c=None, K1=None, K2=None, c0=None, c1=None, gram=None):
-    """Build a teacher Gram matrix ``G_{mu nu} = xi^mu . xi^nu`` (THEORY 3).
+    """Build a teacher Gram matrix ``G_{mu nu} = xi^mu . xi^nu`` (docs/sampling_and_teachers.md, section 4).
 
     Parameters
     ----------
@@ -96,7 +96,7 @@ def _n_value(N):
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """A teacher-student saddle-point problem (THEORY 3-4).
+    """A teacher-student saddle-point problem (docs/saddle_point.md, section 1).
 
     Parameters
     ----------
@@ -124,10 +124,10 @@ class Problem:
     learn_p : bool, optional
         Learn ``p`` with the Sinkhorn-balanced update (default: True when ``C > 1``).
     exact : bool
-        Use the exact finite-N population map (THEORY 4, last paragraph): needs a finite
+        Use the exact finite-N population map (docs/saddle_point.md, section 3): needs a finite
         ``N`` and ``alpha = inf``.
     p_update : {"sinkhorn", "mstep"}
-        Update of learned class weights: the Sinkhorn (KL) projection of THEORY 4, or the
+        Update of learned class weights: the Sinkhorn (KL) projection of docs/saddle_point.md, section 2, or the
         exact balanced M-step (:func:`saddlepoint.model.balanced_mstep`), whose fixed points
         are stationary points of the free entropy in ``p``.
     teacher : dict, optional
@@ -249,7 +249,7 @@ class Problem:
 
     @property
     def m_star(self):
-        """Mean overlap of an example with its own teacher memory (THEORY 3):
+        """Mean overlap of an example with its own teacher memory (docs/sampling_and_teachers.md, section 4):
         ``A_N(beta_star)`` for finite N, ``a(b_star)`` for ``N = inf``."""
         cached = self.__dict__.get("_m_star")
         if cached is not None:
@@ -360,7 +360,7 @@ def _complex_array(values):
 
 @dataclass(frozen=True, eq=False)
 class Solution:
-    """A solution of the saddle-point equations with its diagnostics (THEORY 4).
+    """A solution of the saddle-point equations with its diagnostics (docs/saddle_point.md, section 2).
 
     Attributes
     ----------

@@ -1,4 +1,4 @@
-"""Finite-N teacher-student simulations, measured like the theory (THEORY 3, 4, 6, 8).
+"""Finite-N teacher-student simulations, measured like the theory (docs/simulator.md).
 
 A run draws, for each seed, a teacher realising the problem's Gram matrix exactly
 (:func:`saddlepoint.teacher.gram_teacher`), ``M = alpha N`` examples, and trains a student
@@ -9,7 +9,7 @@ A run draws, for each seed, a teacher realising the problem's Gram matrix exactl
   assignment (:func:`match_students`); the full matrix is kept in the assigned order, so a
   merged phase (several students on one teacher memory) stays visible;
 * the student Gram matrix ``Q``, the class weights ``p``;
-* optionally the split eigenvalues ``lambda_max(J_-(nu))`` of the empirical map (THEORY 6,
+* optionally the split eigenvalues ``lambda_max(J_-(nu))`` of the empirical map (docs/hierarchy.md,
   matrix-free Lanczos: :func:`saddlepoint.model.split_operator`).
 
 For the Gibbs sampler the order parameters are posterior means ``E[w].xi`` (what the
@@ -18,12 +18,13 @@ chain uses the integrated autocorrelation time (:func:`integrated_autocorrelatio
 Across seeds, means and standard errors (``std / sqrt(K)``) include the quenched disorder
 (teacher and data) as well as the Monte Carlo error.
 
-Which theory applies: Gibbs samples ``exp(M l(W))``, the measure of THEORY 4 at the finite
+Which theory applies: Gibbs samples ``exp(M l(W))``, the measure of docs/saddle_point.md, section 2 at the finite
 ``alpha = M / N``; EM / GD / SGD find stationary points of ``l``, which the theory describes at
 ``alpha = inf`` (:func:`theory_problem`).
 """
 
 import dataclasses
+import functools
 import math
 import time
 
@@ -33,6 +34,7 @@ from scipy.optimize import linear_sum_assignment
 from . import model, optim
 from ._validation import check_int
 from .io import load_npz, metadata, save_npz, to_jsonable
+from .parallel import engine, map_unordered
 
 __all__ = [
     "METHODS",
@@ -146,7 +148,7 @@ def theory_problem(problem, method, exact=None):
     Gibbs samples the posterior at the problem's ``alpha`` with ``p`` fixed at ``problem.p``
     (so ``learn_p`` is switched off); the trained students (EM, GD,
     SGD) sit at stationary points of the likelihood, i.e. ``alpha = inf``, where the exact
-    finite-N population map (``exact=True``, THEORY 4 last paragraph) applies; it is used
+    finite-N population map (``exact=True``, docs/saddle_point.md, section 3) applies; it is used
     by default when ``N >= P + 3`` (its domain). The remaining gap of a trained student is
     then the finite-sample error ``O(N / M)`` only.
     """
@@ -389,47 +391,59 @@ def simulate_seed(problem, seed, *, method="em", M=None, init="specialized", swe
 
 
 def simulate(problem, *, method="em", seeds=4, seed=0, M=None, init="specialized", sweeps=400, burn_in=100,
-             max_epochs=2000, tol=1e-10, lr=None, batch_size=None, split=False, progress=True, save=None):
+             max_epochs=2000, tol=1e-10, lr=None, batch_size=None, split=False, progress=True, save=None,
+             workers=1, scheduler=None, client=None):
     """Run :func:`simulate_seed` for ``seeds`` consecutive seeds ``seed, seed+1, ...``.
 
+    ``progress``: a tqdm bar (True), none (False), or a callable called with 1 after each
+    finished seed. The seeds are independent jobs: they run in this process (``workers=1``), on a local
+    process pool (``workers > 1``) or on a dask cluster (``scheduler`` address or
+    ``client``; see :func:`saddlepoint.parallel.map_unordered`), with the same results.
     Interruptible: on KeyboardInterrupt the finished seeds are returned (and saved to
     ``save`` after each seed when given), so nothing finished is lost.
 
     Returns
     -------
     SimulationResult
+        Seeds in increasing order (after an interrupt, the finished ones only).
     """
     problem = _check_problem(problem)
     K = check_int("seeds", seeds, 1)
     seed = check_int("seed", seed, 0)
     M = _resolve_M(problem, M)
-    rows = []
-    bar = None
-    if progress:
+    rows = {}
+    bar, advance = None, None
+    if callable(progress):  # a caller's bar: called with 1 after each finished seed
+        advance = progress
+    elif progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=K, desc=f"simulate[{method}] N={int(problem.N)} M={M}")
+        advance = bar.update
 
     def result():
         keys = ("m", "Q", "p", "mc_stderr", "tau_int", "converged", "split", "seconds")
-        arrs = {k: np.asarray([r[k] for r in rows]) for k in keys}
+        done = sorted(rows)
+        arrs = {k: np.asarray([rows[s][k] for s in done]) for k in keys}
         if not rows:
             P, Ps, C = problem.P, problem.P_star, problem.C
             shapes = {"m": (0, P, Ps), "Q": (0, P, P), "p": (0, P, C), "mc_stderr": (0, P, Ps),
                       "tau_int": (0, P, Ps), "converged": (0,), "split": (0, P), "seconds": (0,)}
             arrs = {k: np.zeros(s) for k, s in shapes.items()}
         return SimulationResult(problem=problem.to_dict(), method=method, M=M,
-                                seeds=np.arange(seed, seed + len(rows)), **arrs)
+                                seeds=np.asarray(done, dtype=int), **arrs)
 
+    job = functools.partial(simulate_seed, problem, method=method, M=M, init=init, sweeps=sweeps,
+                            burn_in=burn_in, max_epochs=max_epochs, tol=tol, lr=lr,
+                            batch_size=batch_size, split=split, progress=False)
+    todo = list(range(seed, seed + K))
     try:
-        for k in range(K):
-            rows.append(simulate_seed(problem, seed + k, method=method, M=M, init=init, sweeps=sweeps,
-                                      burn_in=burn_in, max_epochs=max_epochs, tol=tol, lr=lr,
-                                      batch_size=batch_size, split=split, progress=False))
+        for i, row in map_unordered(job, todo, workers=workers, scheduler=scheduler, client=client):
+            rows[todo[i]] = row
             if save is not None:
                 result().save(save, init=init, sweeps=sweeps, burn_in=burn_in)
-            if bar is not None:
-                bar.update(1)
+            if advance is not None:
+                advance(1)
     except KeyboardInterrupt:
         if not rows:
             raise
@@ -515,14 +529,16 @@ FSS_FIELDS = ("N", "M", "K", "nu", "mu", "m_mean", "m_stderr", "theory_m", "gap_
 
 def finite_size_scaling(problem, n_list, *, method="gibbs", seeds=8, seed=0, init="specialized", sweeps=1000,
                         burn_in=200, max_epochs=2000, tol=1e-10, M_factor=None, power=1.0, csv_path=None,
-                        progress=True):
+                        progress=True, workers=1, scheduler=None, client=None):
     """Simulate ``problem`` at several N with ``beta* = b* N`` and extrapolate to N = inf.
 
     For each N: ``M = round(alpha N)`` examples (or ``M_factor * N`` for trained students at
     ``alpha = inf``), ``seeds`` seeds, the finite-N saddle point (``m* = A_N(beta*)``,
     ``A_N(N |h|)``; exact population map for trained students) and the gap in standard
     errors. Then the fit ``m(N) = a + b N^-power`` (:func:`extrapolate`) and the N = inf
-    theory. Rows go to ``csv_path`` after each N; an interrupt keeps the finished N.
+    theory. Rows go to ``csv_path`` after each N; an interrupt keeps the finished N. The seeds
+    of each N run as independent jobs (``workers``, ``scheduler``, ``client``: see
+    :func:`simulate`).
 
     Returns
     -------
@@ -539,38 +555,39 @@ def finite_size_scaling(problem, n_list, *, method="gibbs", seeds=8, seed=0, ini
         raise ValueError("n_list must hold at least one N")
     out = {"N": [], "M": [], "m_mean": [], "m_stderr": [], "theory_m": [], "interrupted": False,
            "method": method, "problem": problem.describe()}
-    for N in n_list:
-        pN = problem.replace(N=N)
-        if math.isinf(pN.alpha):
-            if M_factor is None:
-                raise ValueError("alpha = inf: give M_factor (examples per dimension) for the simulation")
-            M = int(round(M_factor * N))
-        else:
-            M = None
-        res = simulate(pN, method=method, seeds=seeds, seed=seed, M=M, init=init, sweeps=sweeps, burn_in=burn_in,
-                       max_epochs=max_epochs, tol=tol, progress=progress)
-        if res.K < seeds:
-            out["interrupted"] = True
-            if res.K < 2:
+    with engine(scheduler, client) as cluster:  # one connection for every N
+        for N in n_list:
+            pN = problem.replace(N=N)
+            if math.isinf(pN.alpha):
+                if M_factor is None:
+                    raise ValueError("alpha = inf: give M_factor (examples per dimension) for the simulation")
+                M = int(round(M_factor * N))
+            else:
+                M = None
+            res = simulate(pN, method=method, seeds=seeds, seed=seed, M=M, init=init, sweeps=sweeps, burn_in=burn_in,
+                           max_epochs=max_epochs, tol=tol, progress=progress, workers=workers, client=cluster)
+            if res.K < seeds:
+                out["interrupted"] = True
+                if res.K < 2:
+                    break
+            _, tm = theory_solution(pN, method, init)
+            out["N"].append(N)
+            out["M"].append(res.M)
+            out["m_mean"].append(res.m_mean)
+            out["m_stderr"].append(res.m_stderr)
+            out["theory_m"].append(np.full(res.m_mean.shape, np.nan) if tm is None else tm)
+            if csv_path is not None:
+                rows = []
+                for nu in range(problem.P):
+                    for mu in range(problem.P_star):
+                        t = out["theory_m"][-1][nu, mu]
+                        e = res.m_stderr[nu, mu]
+                        rows.append({"N": N, "M": res.M, "K": res.K, "nu": nu, "mu": mu, "m_mean": res.m_mean[nu, mu],
+                                     "m_stderr": e, "theory_m": t, "gap_sigma": (res.m_mean[nu, mu] - t) / e,
+                                     "tau_int_max": float(np.max(res.tau_int)), "seconds": float(np.sum(res.seconds))})
+                append_csv_rows(csv_path, rows, FSS_FIELDS)
+            if out["interrupted"]:
                 break
-        _, tm = theory_solution(pN, method, init)
-        out["N"].append(N)
-        out["M"].append(res.M)
-        out["m_mean"].append(res.m_mean)
-        out["m_stderr"].append(res.m_stderr)
-        out["theory_m"].append(np.full(res.m_mean.shape, np.nan) if tm is None else tm)
-        if csv_path is not None:
-            rows = []
-            for nu in range(problem.P):
-                for mu in range(problem.P_star):
-                    t = out["theory_m"][-1][nu, mu]
-                    e = res.m_stderr[nu, mu]
-                    rows.append({"N": N, "M": res.M, "K": res.K, "nu": nu, "mu": mu, "m_mean": res.m_mean[nu, mu],
-                                 "m_stderr": e, "theory_m": t, "gap_sigma": (res.m_mean[nu, mu] - t) / e,
-                                 "tau_int_max": float(np.max(res.tau_int)), "seconds": float(np.sum(res.seconds))})
-            append_csv_rows(csv_path, rows, FSS_FIELDS)
-        if out["interrupted"]:
-            break
     for key in ("m_mean", "m_stderr", "theory_m"):
         out[key] = np.asarray(out[key])
     _, tinf = theory_solution(problem.replace(N=math.inf), method, init)

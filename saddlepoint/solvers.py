@@ -1,4 +1,4 @@
-"""Solvers for the saddle-point equations: damped iteration, Anderson, Newton (THEORY 4).
+"""Solvers for the saddle-point equations: damped iteration, Anderson, Newton (docs/saddle_point.md, section 2).
 
 All solvers work on a regime's fixed-point map ``F`` (:mod:`saddlepoint.equations`) through
 the residual ``R(s) = F(s) - s``; convergence means ``max |R(s)| <= tol``.
@@ -225,7 +225,7 @@ def solution_from_state(equations, s, residual, iterations, converged, method, i
 
 def solve(problem, init="specialized", method="auto", tol=1e-10, max_iter=2000, rng=None,
           damping=0.5, memory=6, jacobian="auto"):
-    """Solve the saddle-point equations of ``problem`` (THEORY 4).
+    """Solve the saddle-point equations of ``problem`` (docs/saddle_point.md, section 2).
 
     Parameters
     ----------

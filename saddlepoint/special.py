@@ -1,4 +1,4 @@
-"""Exact von Mises-Fisher special functions in any dimension (THEORY.md section 0).
+"""Exact von Mises-Fisher special functions in any dimension (docs/special_functions.md).
 
 With ``nu = N/2 - 1`` the vMF normaliser with respect to the uniform probability measure on
 the sphere S^{N-1} is
@@ -511,8 +511,7 @@ def _nu_kappa(N, kappa):
 def log_vmf_normalizer(N, kappa):
     """log Z_N(kappa), the vMF normaliser w.r.t. the uniform probability measure on S^{N-1}.
 
-    Z_N(kappa) = Gamma(N/2) (2/kappa)^(N/2-1) I_{N/2-1}(kappa), Z_N(0) = 1 (THEORY.md
-    section 0). Accurate to ~1e-15 relative (measured against mpmath; see
+    Z_N(kappa) = Gamma(N/2) (2/kappa)^(N/2-1) I_{N/2-1}(kappa), Z_N(0) = 1 (docs/special_functions.md). Accurate to ~1e-15 relative (measured against mpmath; see
     docs/special_functions.md) for 2 <= N <= 1e7, 0 <= kappa <= 1e8, and beyond.
 
     Parameters
@@ -531,7 +530,7 @@ def log_vmf_normalizer(N, kappa):
 
 
 def mean_resultant_length(N, kappa):
-    """A_N(kappa) = d log Z_N / d kappa = I_{N/2}(kappa) / I_{N/2-1}(kappa) (THEORY.md section 0).
+    """A_N(kappa) = d log Z_N / d kappa = I_{N/2}(kappa) / I_{N/2-1}(kappa) (docs/special_functions.md).
 
     Equal to E[w.x] for x ~ vMF(w, kappa); 0 at kappa = 0, increases to 1.
 
@@ -551,7 +550,7 @@ def mean_resultant_length(N, kappa):
 
 
 def mean_resultant_length_prime(N, kappa):
-    """A_N'(kappa) = 1 - A^2 - (N-1) A / kappa = Var(w.x) (THEORY.md section 0).
+    """A_N'(kappa) = 1 - A^2 - (N-1) A / kappa = Var(w.x) (docs/special_functions.md).
 
     Computed without the cancellation of that formula (second derivative of the series /
     Debye / Hankel representation of log Z); equals 1/N at kappa = 0.
@@ -574,8 +573,7 @@ def mean_resultant_length_prime(N, kappa):
 def log_bessel_i(nu, x):
     """log I_nu(x), the modified Bessel function of the first kind, without overflow.
 
-    Uses log I_nu(x) = log Z_{2 nu + 2}(x) - lgamma(nu + 1) + nu log(x / 2) (THEORY.md
-    section 0); x = 0 gives 0 for nu = 0 and -inf for nu > 0.
+    Uses log I_nu(x) = log Z_{2 nu + 2}(x) - lgamma(nu + 1) + nu log(x / 2) (docs/special_functions.md); x = 0 gives 0 for nu = 0 and -inf for nu > 0.
 
     Parameters
     ----------
@@ -600,7 +598,7 @@ def log_bessel_i(nu, x):
 
 
 def bessel_ratio(nu, x):
-    """R_nu(x) = I_{nu+1}(x) / I_nu(x) (THEORY.md section 0; R_nu = A_{2 nu + 2}).
+    """R_nu(x) = I_{nu+1}(x) / I_nu(x) (docs/special_functions.md; R_nu = A_{2 nu + 2}).
 
     Parameters
     ----------
@@ -619,7 +617,7 @@ def bessel_ratio(nu, x):
 
 
 def inverse_mean_resultant_length(N, a, tol=1e-15, max_iter=60):
-    """kappa >= 0 such that A_N(kappa) = a (THEORY.md section 0), for a in [0, 1).
+    """kappa >= 0 such that A_N(kappa) = a (docs/special_functions.md), for a in [0, 1).
 
     Safeguarded Newton iteration inside the bracket given by Amos' bounds
     G_{nu+1/2, nu+1/2} >= R_nu >= max(G_{nu+1/2, nu+3/2}, G_{nu+1, nu+1}),
@@ -693,7 +691,7 @@ def _s(kappa):
 
 def large_n_log_normalizer(kappa):
     """phi(kappa) = lim (1/N) log Z_N(N kappa) = (s - 1)/2 - log((1 + s)/2)/2,
-    s = sqrt(1 + 4 kappa^2) (THEORY.md section 0).
+    s = sqrt(1 + 4 kappa^2) (docs/special_functions.md).
 
     Parameters
     ----------
@@ -711,7 +709,7 @@ def large_n_log_normalizer(kappa):
 
 
 def large_n_mean_resultant_length(kappa):
-    """a(kappa) = lim A_N(N kappa) = 2 kappa / (1 + s) = phi'(kappa) (THEORY.md section 0).
+    """a(kappa) = lim A_N(N kappa) = 2 kappa / (1 + s) = phi'(kappa) (docs/special_functions.md).
 
     Parameters
     ----------
@@ -727,7 +725,7 @@ def large_n_mean_resultant_length(kappa):
 
 
 def large_n_mean_resultant_length_prime(kappa):
-    """a'(kappa) = 2 / (s (1 + s)) = lim N A_N'(N kappa) (THEORY.md section 0).
+    """a'(kappa) = 2 / (s (1 + s)) = lim N A_N'(N kappa) (docs/special_functions.md).
 
     Parameters
     ----------
@@ -744,7 +742,7 @@ def large_n_mean_resultant_length_prime(kappa):
 
 
 def large_n_inverse_mean_resultant_length(a):
-    """kappa = a / (1 - a^2), the inverse of a(kappa) (THEORY.md section 0), for a in [0, 1).
+    """kappa = a / (1 - a^2), the inverse of a(kappa) (docs/special_functions.md), for a in [0, 1).
 
     Parameters
     ----------

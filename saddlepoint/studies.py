@@ -3,12 +3,12 @@
 ``accuracy_study``
     Test accuracy of ``P(y | x)`` (and nearest-memory accuracy, dead memories, epochs,
     seconds) for ``beta`` in {6, 10, 14, 18}, with the plain likelihood (``varsigma = 1``)
-    and the effective loss ``varsigma = 0.25`` (THEORY 2), over several seeds (each seed
+    and the effective loss ``varsigma = 0.25`` (docs/theory.md, section 4), over several seeds (each seed
     draws its own stratified train/test split and initialisation).
 ``cost_study``
     Training cost against the final width ``P_max`` in {16, ..., 1024}: full-width training
     from random initialisation (memories on random training examples, or uniform on the
-    sphere) against growth by splitting steepest descent from ``P0 = 8`` (THEORY 7), at
+    sphere) against growth by splitting steepest descent from ``P0 = 8`` (docs/training.md, "Splitting steepest descent"), at
     matched accuracy.
 
     *Matched accuracy.* For each ``P_max`` let ``A_split`` be the test accuracy at the end of
@@ -22,11 +22,12 @@
     (``sum P`` over those epochs, proportional to the arithmetic of the passes) and in
     seconds (training plus, for splitting, the Lanczos split eigenproblems).
 
-    By default the cost study is unsupervised (``C = 1``, the setting of THEORY 6-7 where
+    By default the cost study is unsupervised (``C = 1``, the setting of docs/hierarchy.md; docs/training.md, "Splitting steepest descent" where
     the split acts on the memories only); its accuracy reads class weights out from the
     training labels (:func:`saddlepoint.estimator.label_readout`).
 """
 
+import functools
 import math
 import time
 from pathlib import Path
@@ -37,6 +38,7 @@ from . import data, io
 from .estimator import DAM
 from .growth import TRACE_FIELDS, grow
 from .figures import save_figure
+from .parallel import map_unordered
 
 __all__ = [
     "ACCURACY_FIELDS",
@@ -71,13 +73,47 @@ def _done_keys(csv_path, keys):
     return {tuple(float(r[k]) for k in keys) for r in io.read_csv_rows(csv_path)}
 
 
+def _accuracy_run(job, P=40, max_epochs=80, ll_tol=1e-6):
+    """One row of the accuracy study: train on the split of ``seed`` and evaluate."""
+    from .estimator import class_probabilities
+
+    beta, vs, seed = job
+    split = _digits_split(int(seed))
+    with _single_thread():
+        dam = DAM(n_memories=P, beta=beta, varsigma=vs, center=True, max_epochs=max_epochs, ll_tol=ll_tol,
+                  tol=1e-6, random_state=int(seed))
+        dam.fit(split.X_train, split.y_train)
+        meas = dam.evaluate(split.X_train, split.y_train, split.X_test, split.y_test)
+        Xt = dam._transform(split.X_test)
+        bare = class_probabilities(Xt, dam.W_, float(beta), dam.pi_, dam.p_)
+    return dict(beta=beta, varsigma=vs, seed=seed, P=P, test_accuracy=meas["test_accuracy"],
+                test_accuracy_bare=float(np.mean(dam.classes_[np.argmax(bare, axis=1)] == split.y_test)),
+                nn_accuracy=meas["nn_accuracy"], dead_memories=meas["dead_memories"], epochs=dam.n_epochs_,
+                seconds=dam.fit_seconds_, converged=dam.converged_,
+                log_likelihood=float(dam.history_[-1]) if len(dam.history_) else math.nan)
+
+
+@functools.lru_cache(maxsize=4)
+def _digits_split(seed):
+    return data.train_test(data.load_dataset("digits"), seed=seed)
+
+
+@functools.lru_cache(maxsize=2)
+def _study_split(data_spec, seed, max_train, max_test):
+    return data.train_test(data.load_dataset(data_spec), seed=seed, max_train=max_train, max_test=max_test)
+
+
 def accuracy_study(out, betas=(6, 10, 14, 18), varsigmas=(1.0, 0.25), seeds=(0, 1, 2), P=40, max_epochs=80,
-                   ll_tol=1e-6, progress=True):
+                   ll_tol=1e-6, progress=True, workers=1, scheduler=None, client=None):
     """Accuracy of DAMs on digits against ``beta`` and ``varsigma`` over seeds (resumable).
 
     Rows already in ``out/accuracy.csv`` are skipped. ``test_accuracy`` predicts with the
     trained logits ``varsigma beta`` (the effective model); ``test_accuracy_bare`` with
-    ``beta`` (THEORY 1's classifier with the same memories and class weights).
+    ``beta`` (docs/theory.md, section 2's classifier with the same memories and class weights). The runs
+    (one per ``(beta, varsigma, seed)``) are independent jobs: in this process
+    (``workers=1``), on a local pool (``workers > 1``) or on a dask cluster (``scheduler``
+    address or ``client``; :func:`saddlepoint.parallel.map_unordered`). Their ``seconds`` are
+    comparable only when they do not compete for cores.
 
     Returns
     -------
@@ -85,38 +121,25 @@ def accuracy_study(out, betas=(6, 10, 14, 18), varsigmas=(1.0, 0.25), seeds=(0, 
         The summary (mean and standard error over seeds per ``(beta, varsigma)``), also
         written to ``out/accuracy.json``; the figure is ``out/accuracy.png``.
     """
-    from .estimator import class_probabilities
-
     out = Path(out)
     csv_path = out / "accuracy.csv"
     done = _done_keys(csv_path, ["beta", "varsigma", "seed"])
-    ds = data.load_dataset("digits")
     jobs = [(b, v, s) for s in seeds for b in betas for v in varsigmas if (float(b), float(v), float(s)) not in done]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(jobs), desc="accuracy study")
-    with _single_thread():
-        for beta, vs, seed in jobs:
-            split = data.train_test(ds, seed=int(seed))
-            dam = DAM(n_memories=P, beta=beta, varsigma=vs, center=True, max_epochs=max_epochs, ll_tol=ll_tol,
-                      tol=1e-6, random_state=int(seed))
-            dam.fit(split.X_train, split.y_train)
-            meas = dam.evaluate(split.X_train, split.y_train, split.X_test, split.y_test)
-            Xt = dam._transform(split.X_test)
-            bare = class_probabilities(Xt, dam.W_, float(beta), dam.pi_, dam.p_)
-            row = dict(beta=beta, varsigma=vs, seed=seed, P=P, test_accuracy=meas["test_accuracy"],
-                       test_accuracy_bare=float(np.mean(dam.classes_[np.argmax(bare, axis=1)] == split.y_test)),
-                       nn_accuracy=meas["nn_accuracy"], dead_memories=meas["dead_memories"], epochs=dam.n_epochs_,
-                       seconds=dam.fit_seconds_, converged=dam.converged_,
-                       log_likelihood=float(dam.history_[-1]) if len(dam.history_) else math.nan)
+    run = functools.partial(_accuracy_run, P=P, max_epochs=max_epochs, ll_tol=ll_tol)
+    try:
+        for _, row in map_unordered(run, jobs, workers=workers, scheduler=scheduler, client=client):
             io.append_csv_rows(csv_path, [row], ACCURACY_FIELDS)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(beta=beta, varsigma=vs, acc=f"{row['test_accuracy']:.3f}")
-    if bar is not None:
-        bar.close()
+                bar.set_postfix(beta=row["beta"], varsigma=row["varsigma"], acc=f"{row['test_accuracy']:.3f}")
+    finally:
+        if bar is not None:
+            bar.close()
     rows = io.read_csv_rows(csv_path)
     summary = []
     for beta in betas:
@@ -158,7 +181,8 @@ def _load_trace(path):
 
 def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.0, seed=0, supervised=False,
                baselines=("data", "sphere"), max_epochs=100, tol=1e-5, ll_tol=1e-6, eps=0.05, delta=0.005,
-               data_spec="digits", max_train=None, max_test=None, progress=True):
+               data_spec="digits", max_train=None, max_test=None, progress=True, workers=1, scheduler=None,
+               client=None):
     """Training cost against ``P_max``: full width from random init vs splitting (resumable).
 
     Baselines (full-width training, ``max_epochs`` and the same stopping rules):
@@ -172,7 +196,9 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
     ``out/split_*`` and reused if present. Each full-width run appends a row to
     ``out/cost.csv``; rows already there are skipped. ``data_spec`` (default digits) and
     ``max_train``/``max_test`` run the same study on another data set (see
-    :func:`saddlepoint.data.load_dataset`).
+    :func:`saddlepoint.data.load_dataset`). The full-width runs are independent jobs on
+    the engine chosen by ``workers``, ``scheduler`` or ``client`` (as in
+    :func:`accuracy_study`); keep ``workers=1`` when the seconds matter.
 
     Returns
     -------
@@ -184,13 +210,8 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
     for b in baselines:
         if b not in BASELINES:
             raise ValueError(f"baselines must be among {sorted(BASELINES)}, got {b!r}")
-    ds = data.load_dataset(data_spec)
-    split = data.train_test(ds, seed=seed, max_train=max_train, max_test=max_test)
+    split = _study_split(data_spec, seed, max_train, max_test)
     y_fit = split.y_train if supervised else None
-
-    def dam(P, init):
-        return DAM(n_memories=P, beta=beta, center=True, init=init, max_epochs=max_epochs, tol=tol, ll_tol=ll_tol,
-                   random_state=seed)
 
     setup = io.to_jsonable(dict(P_max_list=P_max_list, P0=P0, beta=beta, seed=seed, supervised=supervised,
                                 max_epochs=max_epochs, tol=tol, ll_tol=ll_tol, eps=eps, data=data_spec,
@@ -213,49 +234,50 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
         if not reuse:
             if progress:
                 print(f"[cost] splitting {P0} -> {max(P_max_list)}", flush=True)
-            grow(dam(P0, "random"), split.X_train, y_fit, P_max=max(P_max_list), eps=eps, X_test=split.X_test,
+            grow(_cost_dam(setup, P0, "random"), split.X_train, y_fit, P_max=max(P_max_list), eps=eps, X_test=split.X_test,
                  y_test=split.y_test, labels=split.y_train, track=True, out=out, name="split")
         stages = io.read_csv_rows(stages_csv)
         trace = _load_trace(trace_csv)
         csv_path = out / "cost.csv"
         done = {(int(r["P_max"]), r["baseline"]) for r in io.read_csv_rows(csv_path)} if csv_path.is_file() else set()
+        by_width = {}
         for P_max in P_max_list:
-            stage = [s for s in stages if int(s["P"]) == P_max]
+            stage = [st for st in stages if int(st["P"]) == P_max]
             if not stage:
                 raise ValueError(f"P_max_list: {P_max} is not a stage of growth from P0 = {P0} by doubling")
-            stage = stage[0]
-            for base in baselines:
-                if (P_max, base) in done:
-                    continue
-                t0 = time.perf_counter()
-                res = grow(dam(P_max, BASELINES[base]), split.X_train, y_fit, P_max=P_max, X_test=split.X_test,
-                           y_test=split.y_test, labels=split.y_train, track=True)
-                full_trace = list(res.trace)
-                tr_path = out / f"full_{base}_{P_max}_trace.csv"
-                if tr_path.exists():
-                    tr_path.unlink()
-                io.append_csv_rows(tr_path, full_trace, TRACE_FIELDS)
-                A_split, A_full = float(stage["test_accuracy"]), float(res.stages[-1]["test_accuracy"])
-                target = min(A_split, A_full) - delta
-                hit_s, hit_f = matched_cost(trace, P_max, target), matched_cost(full_trace, P_max, target)
-                row = dict(P_max=P_max, baseline=base, target_accuracy=target, split_final_accuracy=A_split,
-                           full_final_accuracy=A_full,
-                           split_epochs=hit_s["cum_epochs"] if hit_s else math.nan,
-                           split_seconds=hit_s["cum_seconds"] if hit_s else math.nan,
-                           split_work=hit_s["work"] if hit_s else math.nan,
-                           full_work=hit_f["work"] if hit_f else math.nan,
-                           full_epochs=hit_f["cum_epochs"] if hit_f else math.nan,
-                           full_seconds=hit_f["cum_seconds"] if hit_f else math.nan,
-                           split_total_epochs=float(stage["cum_epochs"]),
-                           split_total_seconds=float(stage["cum_seconds"]) - float(stage["split_seconds"]),
-                           full_total_epochs=res.total_epochs, full_total_seconds=res.total_seconds,
-                           split_dead=int(stage["dead"]), full_dead=int(res.stages[-1]["dead"]),
-                           split_reached=hit_s is not None, full_reached=hit_f is not None)
-                io.append_csv_rows(csv_path, [row], COST_FIELDS)
-                if progress:
-                    print(f"[cost] P_max={P_max} vs {base}: target {target:.4f}; splitting {row['split_epochs']} "
-                          f"epochs {row['split_seconds']:.2f}s, full {row['full_epochs']} epochs "
-                          f"{row['full_seconds']:.2f}s ({time.perf_counter() - t0:.1f}s)", flush=True)
+            by_width[P_max] = stage[0]
+        jobs = [(P_max, base) for P_max in P_max_list for base in baselines if (P_max, base) not in done]
+        run = functools.partial(_full_width_run, setup)
+        t0 = time.perf_counter()
+        for k, res in map_unordered(run, jobs, workers=workers, scheduler=scheduler, client=client):
+            P_max, base = jobs[k]
+            stage = by_width[P_max]
+            full_trace = res["trace"]
+            tr_path = out / f"full_{base}_{P_max}_trace.csv"
+            if tr_path.exists():
+                tr_path.unlink()
+            io.append_csv_rows(tr_path, full_trace, TRACE_FIELDS)
+            A_split, A_full = float(stage["test_accuracy"]), float(res["final"]["test_accuracy"])
+            target = min(A_split, A_full) - delta
+            hit_s, hit_f = matched_cost(trace, P_max, target), matched_cost(full_trace, P_max, target)
+            row = dict(P_max=P_max, baseline=base, target_accuracy=target, split_final_accuracy=A_split,
+                       full_final_accuracy=A_full,
+                       split_epochs=hit_s["cum_epochs"] if hit_s else math.nan,
+                       split_seconds=hit_s["cum_seconds"] if hit_s else math.nan,
+                       split_work=hit_s["work"] if hit_s else math.nan,
+                       full_work=hit_f["work"] if hit_f else math.nan,
+                       full_epochs=hit_f["cum_epochs"] if hit_f else math.nan,
+                       full_seconds=hit_f["cum_seconds"] if hit_f else math.nan,
+                       split_total_epochs=float(stage["cum_epochs"]),
+                       split_total_seconds=float(stage["cum_seconds"]) - float(stage["split_seconds"]),
+                       full_total_epochs=res["total_epochs"], full_total_seconds=res["total_seconds"],
+                       split_dead=int(stage["dead"]), full_dead=int(res["final"]["dead"]),
+                       split_reached=hit_s is not None, full_reached=hit_f is not None)
+            io.append_csv_rows(csv_path, [row], COST_FIELDS)
+            if progress:
+                print(f"[cost] P_max={P_max} vs {base}: target {target:.4f}; splitting {row['split_epochs']} "
+                      f"epochs {row['split_seconds']:.2f}s, full {row['full_epochs']} epochs "
+                      f"{row['full_seconds']:.2f}s ({time.perf_counter() - t0:.1f}s)", flush=True)
     rows = [r for r in io.read_csv_rows(csv_path) if int(r["P_max"]) in P_max_list and r["baseline"] in baselines]
     doc = io.metadata(study="cost", P_max_list=P_max_list, P0=P0, beta=beta, seed=seed, supervised=supervised,
                       baselines=list(baselines), max_epochs=max_epochs, tol=tol, ll_tol=ll_tol, eps=eps, delta=delta,
@@ -266,6 +288,23 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
     io.save_json(out / "cost.json", doc)
     plot_cost_study(rows, stages, out / "cost.png")
     return doc
+
+
+def _cost_dam(setup, P, init):
+    return DAM(n_memories=P, beta=setup["beta"], center=True, init=init, max_epochs=setup["max_epochs"],
+               tol=setup["tol"], ll_tol=setup["ll_tol"], random_state=setup["seed"])
+
+
+def _full_width_run(setup, job):
+    """One full-width run of the cost study (a job): ``job = (P_max, baseline)``."""
+    P_max, base = job
+    split = _study_split(setup["data"], setup["seed"], setup["max_train"], setup["max_test"])
+    y_fit = split.y_train if setup["supervised"] else None
+    with _single_thread():
+        res = grow(_cost_dam(setup, P_max, BASELINES[base]), split.X_train, y_fit, P_max=P_max,
+                   X_test=split.X_test, y_test=split.y_test, labels=split.y_train, track=True)
+    return {"trace": list(res.trace), "final": dict(res.stages[-1]), "total_epochs": res.total_epochs,
+            "total_seconds": res.total_seconds}
 
 
 def _log_fits(rows):

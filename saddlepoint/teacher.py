@@ -1,11 +1,11 @@
-"""Teachers: the data-generating DAM of the teacher-student setting (THEORY section 3).
+"""Teachers: the data-generating DAM of the teacher-student setting (docs/sampling_and_teachers.md, section 4).
 
 A teacher has ``P_star`` unit memories ``xi^mu`` in R^N (Gram matrix ``G``, unit diagonal),
 an inverse temperature ``beta_star``, a uniform prior ``1/P_star`` and a class table
 ``p*^y_mu``. An example is drawn as ``mu ~ uniform``, ``x ~ vMF(xi^mu, beta_star)``,
 ``y ~ p*_mu``; its mean overlap with its own memory is ``m* = A_N(beta_star)``.
 
-Ensembles (THEORY section 3):
+Ensembles (docs/sampling_and_teachers.md, section 4):
 
 - :func:`random_teacher`: i.i.d. uniform memories (``G -> I`` as ``N -> inf``);
 - :func:`gram_teacher`: any prescribed Gram matrix, realised exactly;
@@ -65,7 +65,7 @@ GRAM_TOL = 1e-10
 # --------------------------------------------------------------------------- the teacher
 @dataclass(frozen=True, eq=False)
 class Teacher:
-    """A vMF-mixture teacher (THEORY section 3), validated on construction.
+    """A vMF-mixture teacher (docs/sampling_and_teachers.md, section 4), validated on construction.
 
     Parameters
     ----------
@@ -143,7 +143,7 @@ class Teacher:
         return float(mean_resultant_length(self.N, self.beta_star))
 
     def sample(self, M, rng):
-        """Draw ``M`` labelled examples (THEORY section 3).
+        """Draw ``M`` labelled examples (docs/sampling_and_teachers.md, section 4).
 
         ``mu ~ uniform{0..P_star-1}``, ``x ~ vMF(xi^mu, beta_star)``, ``y ~ class_table[mu]``,
         drawn in that order from ``rng``.
@@ -330,7 +330,7 @@ def uniform_overlap_gram(P_star, c):
 
 
 def hierarchical_gram(K1, K2, c0, c1):
-    """Gram matrix of ``K1`` groups of ``K2`` memories (THEORY section 3, ensemble iii).
+    """Gram matrix of ``K1`` groups of ``K2`` memories (docs/sampling_and_teachers.md, section 4, ensemble iii).
 
     ``G = 1`` on the diagonal, ``c1`` between two memories of the same group and ``c0``
     between groups; memory ``g * K2 + k`` is member ``k`` of group ``g``. Requires
@@ -388,7 +388,7 @@ def _orthonormal_rows(r, N, gen):
 
 # ----------------------------------------------------------------------------- ensembles
 def random_teacher(N, P_star, beta_star, rng, classes=1, soft=None, class_table=None):
-    """Teacher with i.i.d. uniform memories on S^{N-1} (THEORY section 3, ensemble i).
+    """Teacher with i.i.d. uniform memories on S^{N-1} (docs/sampling_and_teachers.md, section 4, ensemble i).
 
     Parameters
     ----------
@@ -413,7 +413,7 @@ def random_teacher(N, P_star, beta_star, rng, classes=1, soft=None, class_table=
 
 
 def gram_teacher(gram, N, beta_star, rng, classes=1, soft=None, class_table=None, info=None):
-    """Teacher whose memories realise ``gram`` exactly (THEORY section 3, ensemble ii).
+    """Teacher whose memories realise ``gram`` exactly (docs/sampling_and_teachers.md, section 4, ensemble ii).
 
     ``xi = L Q`` with ``G = L L^T`` (eigendecomposition, rank r) and ``Q`` r Haar-random
     orthonormal rows of R^N, so ``xi xi^T = G`` to rounding. Requires ``N >= rank(G)``.
@@ -446,7 +446,7 @@ def overlap_teacher(N, P_star, c, beta_star, rng, classes=1, soft=None, class_ta
 
 def hierarchical_teacher(N, K1, K2, c0, c1, beta_star, rng, classes=1, soft=None,
                          class_table=None):
-    """Hierarchical teacher: ``K1`` groups of ``K2`` memories (THEORY section 3, ensemble iii).
+    """Hierarchical teacher: ``K1`` groups of ``K2`` memories (docs/sampling_and_teachers.md, section 4, ensemble iii).
 
     Overlap ``c1`` within a group, ``c0`` across groups, i.e. the law of
     ``xi = sqrt(c0) u0 + sqrt(c1 - c0) u_g + sqrt(1 - c1) u_{g,k}`` with Haar-random

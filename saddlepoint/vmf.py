@@ -1,4 +1,4 @@
-"""Exact sampling of the von Mises-Fisher distribution on S^{N-1} (THEORY section 0).
+"""Exact sampling of the von Mises-Fisher distribution on S^{N-1} (docs/theory.md, section 1).
 
 ``vMF(x; w, kappa) = exp(kappa w.x) / Z_N(kappa)`` with respect to the uniform measure on
 the sphere. A draw is ``x = t w + sqrt(1 - t^2) v`` where ``t = w.x`` has density
@@ -72,7 +72,7 @@ def _check_N_kappa_size(N, kappa, size):
 
 # ------------------------------------------------------------------------ numba wrappers
 def sample_vmf(mean, kappa, size, rng):
-    """Draw ``size`` i.i.d. samples of ``vMF(mean, kappa)`` on S^{N-1} (THEORY section 0).
+    """Draw ``size`` i.i.d. samples of ``vMF(mean, kappa)`` on S^{N-1} (docs/theory.md, section 1).
 
     Parameters
     ----------
@@ -98,7 +98,7 @@ def sample_vmf(mean, kappa, size, rng):
 
 
 def sample_vmf_rows(means, kappas, rng):
-    """One vMF draw per row: ``x_i ~ vMF(means[i], kappas[i])`` (THEORY sections 0 and 8).
+    """One vMF draw per row: ``x_i ~ vMF(means[i], kappas[i])`` (docs/sampling_and_teachers.md; docs/simulator.md).
 
     Parameters
     ----------
@@ -121,7 +121,7 @@ def sample_t(N, kappa, size, rng, return_s=False):
     """Draw the overlap ``t = w.x`` of ``x ~ vMF(w, kappa)`` on S^{N-1} with its mean.
 
     ``t`` has density proportional to ``exp(kappa t) (1 - t^2)^{(N-3)/2}`` on [-1, 1]
-    (THEORY sections 0 and 4, exact finite-N population map). Only ``N`` enters, not a
+    (docs/saddle_point.md, section 3, exact finite-N population map). Only ``N`` enters, not a
     direction, so this costs O(size) whatever ``N``.
 
     Parameters

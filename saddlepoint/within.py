@@ -1,4 +1,4 @@
-"""Within-cluster regime: deterministic annealing of a Gaussian cloud, and logit noise (THEORY 5).
+"""Within-cluster regime: deterministic annealing of a Gaussian cloud, and logit noise (docs/hierarchy.md, section 7).
 
 With ``beta = b N`` and ``beta_star = b_star N`` the memories that sit in one teacher cluster
 are at distance ``O(N^-1/2)`` from its centre, ``w^nu = sqrt(1 - |d_nu|^2/N) xi + d_nu/sqrt(N)``.
@@ -24,8 +24,8 @@ resolution, checked in the tests by halving the step) and scrambled Sobol quasi-
 with a fixed seed for ``s >= 3`` (error about 1e-4 with ``2^16`` points; the tests measure it
 against independent scrambles).
 
-The module also gives the logit noise ``upsilon`` of THEORY 5 and the probit factor
-``varsigma(2 upsilon)`` of THEORY 2.
+The module also gives the logit noise ``upsilon`` of docs/hierarchy.md, section 7 and the probit factor
+``varsigma(2 upsilon)`` of docs/theory.md, section 4.
 """
 
 import dataclasses
@@ -193,7 +193,7 @@ def _prepare(c, tau, pi, rule, method, n, seed):
 
 
 def within_map(c, tau, pi=None, rule=None, method="auto", n=None, seed=0):
-    """The within-cluster fixed-point map ``c_nu -> E[r_nu g] / E[r_nu]`` (THEORY 5).
+    """The within-cluster fixed-point map ``c_nu -> E[r_nu g] / E[r_nu]`` (docs/hierarchy.md, section 6).
 
     Parameters
     ----------
@@ -319,7 +319,7 @@ def stability_eigenvalues(c, tau, pi=None, rule=None, method="auto", n=None, see
 
 
 def split_eigenvalues(c, tau, pi=None, rule=None, method="auto", n=None, seed=0):
-    """Largest eigenvalue of the within-cluster split operator of each memory (THEORY 5-6).
+    """Largest eigenvalue of the within-cluster split operator of each memory (docs/hierarchy.md).
 
     Duplicating memory ``nu`` (prior split in two) and displacing the copies by ``+- e v``
     multiplies ``e`` by the eigenvalues of ``tau Cov_nu(g)``, the ``r_nu``-weighted
@@ -352,7 +352,7 @@ class WithinSolution:
     Attributes
     ----------
     c : array (P, k)
-        Memory positions (rescaled, THEORY 5).
+        Memory positions (rescaled, docs/hierarchy.md, section 6).
     tau, pi : the parameters.
     residual : float
         ``max |c - map(c)|`` with the component along the rotation modes removed.
@@ -413,7 +413,7 @@ class WithinSolution:
 
 def solve_within(P, tau, dim=None, c0=None, pi=None, tol=1e-10, max_iter=200, method="auto",
                  n=None, seed=0, stability_tol=1e-6):
-    """Solve the within-cluster equations ``c = E[r g]/E[r]`` by Newton's method (THEORY 5).
+    """Solve the within-cluster equations ``c = E[r g]/E[r]`` by Newton's method (docs/hierarchy.md, section 6).
 
     A root-finder on the residual (Levenberg-Marquardt with the analytic Jacobian) reaches
     unstable fixed points (saddles of the free energy) as well as stable ones; the starting
@@ -626,7 +626,7 @@ def critical_tau(P, dim=None, start="pair", tau_max=20.0, pi=None, nu=None, n_gr
 
 
 def overlaps_from_c(c, N, b_star):
-    """Student Gram ``w^nu . w^l = 1 - |c_nu - c_l|^2 / (2 N b* m*)`` (THEORY 5), shape (P, P).
+    """Student Gram ``w^nu . w^l = 1 - |c_nu - c_l|^2 / (2 N b* m*)`` (docs/hierarchy.md, section 6), shape (P, P).
 
     ``m* = a(b*)``, the large-N mean resultant length. Valid to leading order in ``1/N``.
     """
@@ -641,11 +641,11 @@ def overlaps_from_c(c, N, b_star):
 
 
 def logit_noise_variance(beta, beta_star, m, N):
-    """Logit noise ``upsilon = beta^2 [m^2 A_N'(beta*) + (1 - m^2) A_N(beta*)/beta*]`` (THEORY 5).
+    """Logit noise ``upsilon = beta^2 [m^2 A_N'(beta*) + (1 - m^2) A_N(beta*)/beta*]`` (docs/hierarchy.md, section 7).
 
     The exact variance of ``beta w.x`` for ``x ~ vMF(xi, beta*)`` in dimension ``N`` and a
     fixed unit ``w`` with ``w.xi = m``: ``Var(t) = A_N'`` along ``xi`` and ``A_N/beta*`` in
-    every orthogonal direction (THEORY 0), no cross term. Vectorised over ``m``.
+    every orthogonal direction (docs/theory.md, section 1), no cross term. Vectorised over ``m``.
     """
     from .special import mean_resultant_length as A_N, mean_resultant_length_prime as A_N_prime
 
@@ -664,7 +664,7 @@ def logit_noise_variance(beta, beta_star, m, N):
 def varsigma_from_upsilon(upsilon):
     """Probit factor for two logits each with noise ``upsilon``: ``(1 + pi upsilon/4)^(-1/2)``.
 
-    This is ``varsigma(2 upsilon)`` of THEORY 2, with ``varsigma(v) = (1 + pi v/8)^(-1/2)``
+    This is ``varsigma(2 upsilon)`` of docs/theory.md, section 4, with ``varsigma(v) = (1 + pi v/8)^(-1/2)``
     the probit approximation ``E[sigmoid(z + sqrt(v) n)] ~= sigmoid(varsigma(v) z)``.
     """
     u = np.asarray(check_array("upsilon", upsilon, minimum=0.0), dtype=float)

@@ -148,3 +148,28 @@ def test_studies_are_resumable_and_write_their_files(tmp_path):
         assert (acc_dir / name).is_file()
     for name in ("cost.csv", "cost.json", "cost.png", "split_stages.csv", "split_trace.csv"):
         assert (cost_dir / name).is_file()
+
+
+def test_study_runs_on_a_pool_equal_runs_in_process(tmp_path):
+    # The runs of a study are seeded jobs; a pool of 2 workers must give the rows of the
+    # in-process run. Workers use one BLAS thread (another summation order): the
+    # log-likelihood may differ by rounding (1e-9 is far above it, far below any change
+    # of the trained state), the accuracies are counts and must agree.
+    from saddlepoint import studies
+
+    kw = dict(betas=(10,), varsigmas=(1.0, 0.5), seeds=(0,), P=10, max_epochs=3, progress=False)
+    studies.accuracy_study(tmp_path / "one", workers=1, **kw)
+    studies.accuracy_study(tmp_path / "two", workers=2, **kw)
+    key = lambda r: (r["beta"], r["varsigma"], r["seed"])  # noqa: E731
+    one = sorted(io.read_csv_rows(tmp_path / "one" / "accuracy.csv"), key=key)
+    two = sorted(io.read_csv_rows(tmp_path / "two" / "accuracy.csv"), key=key)
+    assert [key(r) for r in one] == [key(r) for r in two]
+    for a, b in zip(one, two):
+        assert (a["test_accuracy"], a["nn_accuracy"], a["epochs"]) == (b["test_accuracy"], b["nn_accuracy"], b["epochs"])
+        assert a["log_likelihood"] == pytest.approx(b["log_likelihood"], rel=0, abs=1e-9)
+    ckw = dict(P_max_list=(8, 16), P0=8, max_epochs=5, baselines=("data",), progress=False)
+    c1 = studies.cost_study(tmp_path / "c1", workers=1, **ckw)
+    c2 = studies.cost_study(tmp_path / "c2", workers=2, **ckw)
+    by_width = lambda d: sorted(d["rows"], key=lambda r: r["P_max"])  # noqa: E731
+    for a, b in zip(by_width(c1), by_width(c2)):
+        assert (a["P_max"], a["full_epochs"], a["full_final_accuracy"]) == (b["P_max"], b["full_epochs"], b["full_final_accuracy"])

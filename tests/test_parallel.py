@@ -33,3 +33,17 @@ def test_dask_local_cluster_equals_loop():
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         jobs = list(range(5))
         assert dict(map_unordered(_square, jobs, client=client)) == {i: j * j for i, j in enumerate(jobs)}
+
+
+def test_unreachable_scheduler_is_a_clear_error(capsys):
+    # A scheduler address nobody listens on: a one-line error naming the setting, not a
+    # traceback from inside distributed (port 1 is reserved, nothing listens there).
+    pytest.importorskip("distributed")
+    from saddlepoint.cli import main
+    from saddlepoint.parallel import dask_client
+
+    with pytest.raises(ValueError, match="scheduler"):
+        dask_client("tcp://127.0.0.1:1", connect_timeout="1s")
+    status = main(["phase-diagram", "--x", "beta", "1,2", "--y", "alpha", "1,2", "--out", "/tmp/unused-pd",
+                   "--scheduler", "not-an-address:x", "--no-progress"])
+    assert status == 2 and "scheduler" in capsys.readouterr().err

@@ -211,3 +211,18 @@ def test_interrupt_keeps_finished_seeds(tmp_out, monkeypatch):
     res = simulate.simulate(pr, method="em", seeds=5, progress=False, save=tmp_out / "part.npz")
     assert res.K == 2 and list(res.seeds) == [0, 1]
     assert simulate.load_simulation(tmp_out / "part.npz").K == 2  # saved after each seed
+
+
+def test_seeds_on_a_pool_equal_seeds_in_process():
+    # Each seed reseeds its own Generator, so where it runs cannot change its numbers: a
+    # local pool of 2 workers must reproduce the in-process run (seeds in increasing order
+    # although they finish in any order). Workers run one BLAS thread, which may sum in
+    # another order: rounding-level differences, left at the EM tolerance (1e-10) at most.
+    pr = Problem(gram=np.eye(2), P=2, beta=2.0, alpha=3.0, N=12, b_star=1.0)
+    a = simulate.simulate(pr, method="em", seeds=3, seed=5, progress=False, workers=1)
+    ticks = []
+    b = simulate.simulate(pr, method="em", seeds=3, seed=5, progress=ticks.append, workers=2)
+    assert list(b.seeds) == [5, 6, 7] and ticks == [1, 1, 1]  # a caller's bar: one tick per seed
+    np.testing.assert_array_equal(a.converged, b.converged)
+    for key in ("m", "Q", "p"):
+        np.testing.assert_allclose(getattr(a, key), getattr(b, key), rtol=0, atol=1e-9, err_msg=key)

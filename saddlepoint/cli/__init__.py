@@ -11,6 +11,7 @@ import pkgutil
 import sys
 
 from .. import __version__
+from ..parallel import MissingExtraError
 
 __all__ = ["main", "build_parser"]
 
@@ -46,7 +47,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("saddlepoint: interrupted; finished results are saved", file=sys.stderr)
         return 130
-    except (CLIError, ValueError, TypeError, FileNotFoundError) as exc:
+    except (CLIError, ValueError, TypeError, FileNotFoundError, MissingExtraError) as exc:
         print(f"saddlepoint {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0 if status is None else int(status)

@@ -7,7 +7,7 @@ import sys
 
 from ..io import to_jsonable
 
-__all__ = ["int_or_inf", "float_or_inf", "positive_float", "emit"]
+__all__ = ["int_or_inf", "float_or_inf", "positive_float", "emit", "add_engine_arguments", "engine_kwargs"]
 
 
 def int_or_inf(text):
@@ -50,3 +50,20 @@ def emit(result, as_json, human=None, stream=None):
     else:
         for key, value in to_jsonable(result).items():
             stream.write(f"{key}: {value}\n")
+
+
+def add_engine_arguments(parser, workers=1, what="jobs"):
+    """``--workers`` (local processes) and ``--scheduler`` (a dask cluster) for ``what``."""
+    parser.add_argument("--workers", type=int, default=workers, metavar="W",
+                        help=f"local worker processes for the {what} (default {workers}; 1 runs them in this process)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help=f"run the {what} on a dask.distributed cluster, e.g. tcp://host:8786 (needs "
+                             "pip install \"saddlepoint[distributed]\"; see docs/cluster.md); --workers is then ignored")
+    return parser
+
+
+def engine_kwargs(args):
+    """``workers`` and ``scheduler`` keyword arguments from parsed ``--workers``/``--scheduler``."""
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    return {"workers": args.workers, "scheduler": args.scheduler}

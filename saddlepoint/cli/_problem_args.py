@@ -60,7 +60,7 @@ def add_problem_arguments(parser, alpha_default=math.inf, n_default=math.inf):
     s.add_argument("--fixed-p", action="store_true",
                    help="fix the class weights to the one-hot table nu -> nu mod C instead of learning them")
     s.add_argument("--p-update", choices=("sinkhorn", "mstep"), default="sinkhorn",
-                   help="update of learned class weights (default sinkhorn, as in THEORY 4)")
+                   help="update of learned class weights (default sinkhorn, as in docs/saddle_point.md, section 2)")
     r = parser.add_argument_group("regime")
     r.add_argument("--n", type=int_or_inf, default=n_default, help="dimension N: integer or 'inf' (large-N forms)")
     r.add_argument("--alpha", type=float_or_inf, default=alpha_default, help="sample ratio M/N: number or 'inf'")

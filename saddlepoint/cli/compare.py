@@ -6,7 +6,7 @@ Examples::
     saddlepoint compare --b-star 1 --beta 3 --alpha 10 --n-list 50,100,200,400 --seeds 12 --plot fss.png
     saddlepoint compare --b-star 1 --beta 3 --alpha inf --method em --m-factor 200 --n-list 20,40,80
 
-For each N of ``--n-list`` (``beta* = b* N``: the cluster regime of THEORY 4) the command
+For each N of ``--n-list`` (``beta* = b* N``: the cluster regime of docs/saddle_point.md, section 2) the command
 simulates ``--seeds`` seeds, solves the finite-N saddle point for the same parameters and
 reports the gap in standard errors; with two or more N it fits ``m(N) = a + b/N`` (see
 docs/simulator.md for why ``1/N``) and compares the extrapolation ``a`` with the N = inf theory.
@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from ._common import emit
+from ._common import emit, engine_kwargs
 from ._problem_args import add_problem_arguments, problem_from_args
 from .simulate import add_simulation_arguments
 
@@ -97,7 +97,7 @@ def run(args):
     d = finite_size_scaling(problem, n_list, method=args.method, seeds=args.seeds, seed=args.seed, init=args.init,
                             sweeps=args.sweeps, burn_in=args.burn_in, max_epochs=args.max_epochs, tol=args.tol,
                             M_factor=args.m_factor, power=args.power, csv_path=args.csv,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, **engine_kwargs(args))
     d["power"] = args.power
     if args.plot and len(d["N"]) >= 1:
         from ..figures.finite_size import plot_finite_size

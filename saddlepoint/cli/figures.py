@@ -1,13 +1,31 @@
-"""``saddlepoint figures``: regenerate every figure (the package's main job)."""
+"""``saddlepoint figures``: regenerate every figure (the package's main job).
+
+Each figure is registered once in :mod:`saddlepoint.figures` (a decorated function per
+figure); this command runs them, one progress bar per figure, and writes
+``<out>/README.md`` with one caption per figure. Everything is computed from scratch unless
+``--resume`` is given (then the finished rows of identical phase-diagram sweeps in ``--out``
+are kept).
+"""
 
 from ..figures import available_figures, make_figures
+from ._common import add_engine_arguments, engine_kwargs
+
+__all__ = ["register", "run"]
 
 
 def register(sub):
-    p = sub.add_parser("figures", help="regenerate the figures and phase diagrams")
+    p = sub.add_parser("figures", help="regenerate the figures and phase diagrams (the main job)",
+                       description="Regenerate every figure from the public API into --out, with its data "
+                                   "and an index <out>/README.md (one caption per figure). Computes from "
+                                   "scratch unless --resume.")
     p.add_argument("--out", default="figures", help="output directory (default: figures)")
-    p.add_argument("--only", nargs="+", metavar="NAME", help="make only these figures")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="make only these figures (see --list)")
     p.add_argument("--quick", action="store_true", help="reduced resolution, for a smoke run")
+    p.add_argument("--resume", action="store_true",
+                   help="keep finished rows of identical phase-diagram sweeps already in --out "
+                        "(default: compute everything from scratch)")
+    add_engine_arguments(p, workers=2, what="independent jobs (phase-diagram chunks, seeds)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--list", action="store_true", help="list the figures and exit")
     p.set_defaults(func=run)
 
@@ -17,7 +35,8 @@ def run(args):
         for name, desc in available_figures().items():
             print(f"{name:28s} {desc}")
         return 0
-    written = make_figures(args.out, names=args.only, quick=args.quick)
+    written = make_figures(args.out, names=args.only, quick=args.quick, progress=not args.no_progress,
+                           resume=args.resume, **engine_kwargs(args))
     for name, paths in written.items():
         for path in paths:
             print(f"{name}: {path}")

@@ -1,4 +1,4 @@
-"""``saddlepoint hierarchy``: split spectrum of every memory of a fixed point (THEORY 6).
+"""``saddlepoint hierarchy``: split spectrum of every memory of a fixed point (docs/hierarchy.md).
 
 Solves the narrow problem (``--p`` memories, the teacher/student flags of ``solve``),
 duplicates every memory, and reports per memory the largest antisymmetric eigenvalue
@@ -7,7 +7,7 @@ the full ``(W, p)`` block's top eigenvalue when class weights are learned, and t
 inverse temperature where ``max lambda_split`` crosses one along the narrow branch.
 
 With a finite ``--n`` (and ``--alpha inf``) the eigenvalues are those of the exact finite-N
-population (THEORY 4, last paragraph; section-0 moments included); with ``--n inf`` the
+population (docs/saddle_point.md, section 3; vMF moments of docs/theory.md, section 1 included); with ``--n inf`` the
 large-N cluster regime. Duplication gives a fixed point of the EM map only at
 ``alpha = inf`` (see docs/hierarchy.md), so ``--alpha`` must be ``inf``.
 
@@ -29,7 +29,7 @@ __all__ = ["register", "run"]
 def register(subparsers):
     parser = subparsers.add_parser(
         "hierarchy",
-        help="split eigenvalues of duplicated memories and the critical beta (THEORY 6)",
+        help="split eigenvalues of duplicated memories and the critical beta (docs/hierarchy.md)",
         description="Duplicate every memory of the narrow fixed point and report the split "
                     "operator's top eigenvalue per memory, the split direction and the "
                     "critical inverse temperature.",

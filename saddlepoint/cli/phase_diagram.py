@@ -1,9 +1,10 @@
-"""``saddlepoint phase-diagram``: 2-D sweep of the saddle-point equations (THEORY 4).
+"""``saddlepoint phase-diagram``: 2-D sweep of the saddle-point equations (docs/saddle_point.md, section 2).
 
 Example::
 
     saddlepoint phase-diagram --x beta 0.5:8:100 --y alpha log:0.1:100:100 --out pd/ --workers 2
     saddlepoint phase-diagram --x beta 1:6:60 --y c 0:0.8:40 --p-star 3 --overlap 0.2 --out pd_c/
+    saddlepoint phase-diagram --x beta 0.5:8:400 --y alpha log:0.1:100:400 --out pd/ --scheduler tcp://head:8786
 
 The table ``<out>/phase_diagram.csv`` (one row per point) and its metadata
 ``<out>/phase_diagram.json`` are written as points finish; rerunning the same command resumes
@@ -11,7 +12,7 @@ The table ``<out>/phase_diagram.csv`` (one row per point) and its metadata
 ``<out>/phase_diagram.png``.
 """
 
-from ._common import emit
+from ._common import add_engine_arguments, emit, engine_kwargs
 from ._problem_args import add_problem_arguments, problem_from_args
 
 __all__ = ["register", "run"]
@@ -31,7 +32,7 @@ def register(subparsers):
     s.add_argument("--y", nargs=2, metavar=("NAME", "GRID"), required=True,
                    help="second parameter and grid, e.g. alpha 0.1:10:100")
     s.add_argument("--out", required=True, help="output directory")
-    s.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    add_engine_arguments(s, workers=2, what="chunks of grid points")
     s.add_argument("--no-resume", action="store_true", help="discard an earlier table in --out")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--tol", type=float, default=1e-10)
@@ -51,9 +52,7 @@ def run(args):
             raise ValueError(f"{flag}: parameter must be one of {PARAMETERS}, got {nm!r}")
     xv, yv = parse_grid(xgrid), parse_grid(ygrid)
     problem = problem_from_args(args)
-    if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    result = sweep(problem, xname, xv, yname, yv, args.out, workers=args.workers,
+    result = sweep(problem, xname, xv, yname, yv, args.out, **engine_kwargs(args),
                    progress=not args.no_progress, resume=not args.no_resume, tol=args.tol)
     _, grids = load_sweep(args.out)
     codes = grids["phase_code"]
@@ -65,8 +64,8 @@ def run(args):
         "coexistence": int((grids["coexistence"] == 1).sum()),
     }
     if args.plot:
-        from ..figures.phase_diagram import plot_sweep
+        from ..figures.phase_diagram import plot_sweep, sweep_title
 
-        summary["figure"] = str(plot_sweep(args.out, title=problem.describe()))
+        summary["figure"] = str(plot_sweep(args.out, title=sweep_title(problem, xname, yname)))
     emit(summary, args.json)
     return 1 if summary["failed"] else 0

@@ -1,4 +1,4 @@
-"""``saddlepoint sample``: draw teacher data (THEORY section 3) to ``.npz`` + JSON metadata.
+"""``saddlepoint sample``: draw teacher data (docs/sampling_and_teachers.md, section 4) to ``.npz`` + JSON metadata.
 
 Flags follow the shared teacher flags of ``saddlepoint solve`` (``_problem_args``): the
 ensemble is random (i.i.d. uniform memories) unless ``--overlap C`` (uniform overlap,

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from ._common import emit
+from ._common import add_engine_arguments, emit, engine_kwargs
 from ._problem_args import add_problem_arguments, problem_from_args
 
 __all__ = ["register", "run", "add_simulation_arguments", "theory_for"]
@@ -43,6 +43,7 @@ def add_simulation_arguments(parser):
     g.add_argument("--split", action="store_true", help="also measure lambda_max(J_-) of every student")
     g.add_argument("--no-theory", action="store_true", help="skip the saddle-point solution")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_engine_arguments(g, workers=1, what="seeds")
     return parser
 
 
@@ -52,7 +53,7 @@ def register(subparsers):
         help="finite-N simulation (EM / GD / SGD / exact Gibbs) of a teacher-student DAM",
         description="Draw a teacher realising the Gram matrix, M examples, train or sample the "
                     "student for several seeds; report Hungarian-matched overlaps with standard "
-                    "errors and the saddle-point theory for the same parameters (THEORY 8).",
+                    "errors and the saddle-point theory for the same parameters (docs/simulator.md).",
     )
     add_problem_arguments(parser, alpha_default=5.0, n_default=100)
     add_simulation_arguments(parser)
@@ -137,7 +138,7 @@ def run(args):
     res = simulate(problem, method=args.method, seeds=args.seeds, seed=args.seed, M=args.m_samples,
                    init=args.init, sweeps=args.sweeps, burn_in=args.burn_in, max_epochs=args.max_epochs,
                    tol=args.tol, lr=args.lr, batch_size=args.batch_size, split=args.split,
-                   progress=not args.no_progress, save=args.save)
+                   progress=not args.no_progress, save=args.save, **engine_kwargs(args))
     d = simulation_report(problem, res, args.method, args.init, with_theory=not args.no_theory)
     if args.method == "gibbs":
         d["kept_sweeps"] = args.sweeps - args.burn_in

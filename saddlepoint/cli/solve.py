@@ -1,4 +1,4 @@
-"""``saddlepoint solve``: solve the saddle-point equations of one problem (THEORY 4).
+"""``saddlepoint solve``: solve the saddle-point equations of one problem (docs/saddle_point.md, section 2).
 
 Examples::
 
@@ -27,7 +27,7 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "solve",
         help="solve the saddle-point equations (m, m_hat) of a teacher-student DAM",
-        description="Solve the replica saddle-point equations (THEORY 4) and report order "
+        description="Solve the replica saddle-point equations (docs/saddle_point.md, section 2) and report order "
                     "parameters, diagnostics, Jacobian eigenvalues and the free entropy.",
     )
     add_problem_arguments(parser)

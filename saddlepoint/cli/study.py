@@ -1,7 +1,7 @@
 """``saddlepoint study accuracy|cost``: the two training studies on digits (resumable; CSV +
 JSON + figure in --out)."""
 
-from ._common import emit
+from ._common import add_engine_arguments, emit, engine_kwargs
 
 __all__ = ["register", "run"]
 
@@ -36,6 +36,7 @@ def register(sub):
     p.add_argument("--max-train", type=int, default=None, help="cost: stratified training subset")
     p.add_argument("--max-test", type=int, default=None, help="cost: stratified test subset")
     p.add_argument("--max-epochs", type=int, default=None, help="per training run (default 80 / 100)")
+    add_engine_arguments(p, workers=1, what="training runs")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
@@ -51,7 +52,7 @@ def run(args):
     if args.which == "accuracy":
         doc = studies.accuracy_study(out, betas=_float_list(args.betas), varsigmas=_float_list(args.varsigmas),
                                      seeds=seeds, P=args.p, max_epochs=args.max_epochs or 80,
-                                     progress=not args.quiet)
+                                     progress=not args.quiet, **engine_kwargs(args))
 
         def human(d):
             lines = ["beta  varsigma  test_acc (se)      nn_acc   dead  epochs  seconds"]
@@ -65,7 +66,7 @@ def run(args):
         doc = studies.cost_study(out, P_max_list=_int_list(args.p_max_list), P0=args.p0, beta=args.beta,
                                  seed=seeds[0], supervised=args.supervised, max_epochs=args.max_epochs or 100,
                                  data_spec=args.data, max_train=args.max_train, max_test=args.max_test,
-                                 progress=not args.quiet)
+                                 progress=not args.quiet, **engine_kwargs(args))
 
         def human(d):
             lines = ["P_max  target   split: epochs seconds   full: epochs seconds"]

@@ -1,4 +1,4 @@
-"""``saddlepoint within``: memories inside one teacher cluster (THEORY 5).
+"""``saddlepoint within``: memories inside one teacher cluster (docs/hierarchy.md, section 6).
 
 Solves the Gaussian deterministic-annealing equations ``c_nu = E[r_nu g]/E[r_nu]`` for
 ``--p`` memories at ``tau = beta / beta*`` in ``--dim`` dimensions from a chosen starting
@@ -27,7 +27,7 @@ __all__ = ["register", "run"]
 def register(subparsers):
     parser = subparsers.add_parser(
         "within",
-        help="within-cluster regime: Gaussian deterministic annealing of P memories (THEORY 5)",
+        help="within-cluster regime: Gaussian deterministic annealing of P memories (docs/hierarchy.md, section 6)",
         description="Solve c_nu = E[r_nu g]/E[r_nu], g ~ N(0, I_k), r = softmax(tau (c.g - |c|^2/2) + log pi).",
     )
     parser.add_argument("--p", type=int, required=True, help="number of memories in the cluster")

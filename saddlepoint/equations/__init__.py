@@ -1,4 +1,4 @@
-"""Saddle-point equations of the teacher-student DAM, one module per regime (THEORY 4).
+"""Saddle-point equations of the teacher-student DAM, one module per regime (docs/saddle_point.md, section 2).
 
 Each regime supplies only its primitives, gathered in a subclass of :class:`Equations`: the
 fixed-point map on a flat state vector, optionally an analytic Jacobian, the free entropy

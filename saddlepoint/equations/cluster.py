@@ -1,4 +1,4 @@
-"""Cluster-regime saddle-point equations for ``(m, m_hat)`` (THEORY 4).
+"""Cluster-regime saddle-point equations for ``(m, m_hat)`` (docs/saddle_point.md, section 2).
 
 With ``beta* = b* N`` and ``beta = O(1)``, an example of teacher cluster ``mu`` has
 ``w^nu.x -> m* m_{nu mu}``, so the responsibilities are constant on a cluster:
@@ -62,7 +62,7 @@ def log_weights(m, p, beta, m_star, pi):
 
 
 def responsibilities(m, p, beta, m_star, pi):
-    """Cluster-regime responsibilities ``r_nu(mu, y)`` (THEORY 4), shape (P, P*, C).
+    """Cluster-regime responsibilities ``r_nu(mu, y)`` (docs/saddle_point.md, section 2), shape (P, P*, C).
 
     Parameters
     ----------
@@ -98,7 +98,7 @@ def _alpha_coef(alpha):
 
 
 def conjugates(problem, m, p):
-    """``m_hat = alpha beta m* T`` (THEORY 4); ``beta m* T`` (the per-alpha coefficient)
+    """``m_hat = alpha beta m* T`` (docs/saddle_point.md, section 2); ``beta m* T`` (the per-alpha coefficient)
     when ``alpha = inf``."""
     r = responsibilities(m, p, problem.beta, problem.m_star, problem.pi)
     return _alpha_coef(problem.alpha) * problem.beta * problem.m_star * cluster_weights(r, problem.p_star)
@@ -143,13 +143,13 @@ def _a_over_kappa(problem, kappa):
 
 
 def overlaps_from_conjugates(problem, m_hat):
-    """``m_nu = A(|h_nu|) G m_hat_nu / |h_nu|`` (THEORY 4); ``A = 1`` when ``alpha = inf``."""
+    """``m_nu = A(|h_nu|) G m_hat_nu / |h_nu|`` (docs/saddle_point.md, section 2); ``A = 1`` when ``alpha = inf``."""
     kappa = field_norms(m_hat, problem.gram)
     return _a_over_kappa(problem, kappa)[:, None] * (m_hat @ problem.gram)
 
 
 def update_class_weights(problem, S):
-    """Balanced class weights from the table ``S = E[r_nu 1{y}]`` (THEORY 1, 4): the joint
+    """Balanced class weights from the table ``S = E[r_nu 1{y}]`` (docs/theory.md, section 2; docs/saddle_point.md, section 2): the joint
     table ``J = pi p`` is projected on row sums ``pi`` and column sums equal to the teacher's
     class frequencies (``1/C`` for a balanced teacher), by Sinkhorn (``p_update="sinkhorn"``)
     or by the exact M-step (``"mstep"``); returns ``p = J / pi``."""
@@ -163,7 +163,7 @@ def update_class_weights(problem, S):
 
 
 def fixed_point_map(problem, m, p=None):
-    """One application of the cluster-regime map ``(m, p) -> (m', p')`` (THEORY 4).
+    """One application of the cluster-regime map ``(m, p) -> (m', p')`` (docs/saddle_point.md, section 2).
 
     Returns
     -------
@@ -180,7 +180,7 @@ def fixed_point_map(problem, m, p=None):
 
 
 def energy(problem, m, p=None):
-    """Energy term ``E_{mu, y} log sum_nu pi_nu p^y_nu exp(beta m* m_{nu mu})`` (THEORY 4):
+    """Energy term ``E_{mu, y} log sum_nu pi_nu p^y_nu exp(beta m* m_{nu mu})`` (docs/saddle_point.md, section 2):
     the population log-likelihood per example in the cluster regime (up to the constant
     ``-log Z_N(beta)``)."""
     p = problem.p if p is None else p
@@ -193,7 +193,7 @@ def energy(problem, m, p=None):
 
 
 def free_entropy(problem, m, m_hat, p=None):
-    """Replica-symmetric free entropy ``Phi(m, m_hat, p)`` per N (THEORY 4), NOT extremised:
+    """Replica-symmetric free entropy ``Phi(m, m_hat, p)`` per N (docs/saddle_point.md, section 2), NOT extremised:
     its gradient in ``m`` and ``m_hat`` vanishes exactly at solutions of the saddle-point
     equations. For ``alpha = inf`` this is undefined (it grows like ``alpha``); use
     :func:`energy`, the O(alpha) coefficient."""
@@ -281,7 +281,7 @@ def _projection_jacobian(problem, S, J):
 
 def jacobian_full(problem, m, p=None):
     """Analytic Jacobian of the whole map ``(m, p) -> (m', p')`` when ``p`` is learned
-    (THEORY 4), in the state layout of :class:`ClusterEquations`: rows and columns are
+    (docs/saddle_point.md, section 2), in the state layout of :class:`ClusterEquations`: rows and columns are
     ``m`` (row-major) then ``p`` (row-major). The state's ``p`` enters through the row
     normalisation of :meth:`Equations.unpack` (derivative ``delta_yz - p_{nu y}`` per row)."""
     p = problem.p if p is None else p
@@ -330,7 +330,7 @@ def jacobian_full(problem, m, p=None):
 
 
 def teacher_cluster_moments(problem):
-    """Moments of an example ``x`` of teacher cluster ``mu`` (THEORY 0, 3):
+    """Moments of an example ``x`` of teacher cluster ``mu`` (docs/theory.md, section 1; docs/sampling_and_teachers.md, section 4):
     ``E[x] = m* xi^mu`` and ``E[x x^T] = var_perp I + (E[t^2] - var_perp) xi xi^T``.
 
     For finite N, ``var_perp = A_N(beta*)/beta*`` and ``E[t^2] = 1 - (N-1) var_perp``. For
@@ -356,7 +356,7 @@ def teacher_cluster_moments(problem):
 
 
 class ClusterEquations(Equations):
-    """The cluster-regime equations as a fixed-point map on ``(m[, p])`` (THEORY 4)."""
+    """The cluster-regime equations as a fixed-point map on ``(m[, p])`` (docs/saddle_point.md, section 2)."""
 
     has_Q = False
 

@@ -1,4 +1,4 @@
-"""Exact finite-N population map at ``alpha = inf`` (THEORY 4, last paragraph).
+"""Exact finite-N population map at ``alpha = inf`` (docs/saddle_point.md, section 3).
 
 Training on the population, the stationary points of the likelihood are the fixed points of
 the EM map ``w^nu <- g^nu / |g^nu|`` with ``g^nu = E[r_nu(x, y) x]``, the expectation over
@@ -70,7 +70,7 @@ def _bulk_rule(logf, lo, hi, n, grid=4001):
 
 def angle_rule(N, beta_star, n=32):
     """Nodes ``t`` and weights for the law of ``t = x.xi`` under ``vMF(xi, beta*)`` in
-    dimension ``N``: density ``∝ e^{beta* t} (1 - t^2)^{(N-3)/2}`` (THEORY 4).
+    dimension ``N``: density ``∝ e^{beta* t} (1 - t^2)^{(N-3)/2}`` (docs/saddle_point.md, section 2).
 
     Gauss-Legendre in ``theta = arccos t`` on the bulk of ``e^{beta* cos theta}
     sin^{N-2} theta``. Returns ``(t, weights)``.
@@ -142,7 +142,7 @@ def _coordinates(G, m, Q):
 
 
 def population_expectations(N, beta, beta_star, gram, m, Q, pi, p, p_star, n_t=32, n_h=None, n_q=12):
-    """Exact population expectations under the teacher at finite N (THEORY 4).
+    """Exact population expectations under the teacher at finite N (docs/saddle_point.md, section 2).
 
     Parameters
     ----------
@@ -220,7 +220,7 @@ def population_expectations(N, beta, beta_star, gram, m, Q, pi, p, p_star, n_t=3
 
 
 def population_map(problem, m, Q, p=None, **quadrature):
-    """One step of the exact population EM map ``(m, Q, p) -> (m', Q', p')`` (THEORY 4).
+    """One step of the exact population EM map ``(m, Q, p) -> (m', Q', p')`` (docs/saddle_point.md, section 2).
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Figures of DAM training on data (THEORY 2, 7): the memories of a DAM trained on digits, and
+"""Figures of DAM training on data (docs/training.md): the memories of a DAM trained on digits, and
 the splitting growth curve (accuracy and split eigenvalues per stage).
 
 Data are generated through the public API (:class:`saddlepoint.estimator.DAM`,
@@ -17,15 +17,29 @@ __all__ = ["plot_memory_grid", "plot_growth", "make_memories", "make_growth"]
 
 
 def _image_shape(N, image_shape=None):
+    """``(height, width)`` of the picture of a memory: the data's image shape, else a square
+    ``sqrt(N) x sqrt(N)``, else the smallest near-square grid holding ``N`` pixels (the
+    vector is laid out row by row and the remainder left blank)."""
     if image_shape is not None:
-        return tuple(image_shape)
-    side = int(round(math.sqrt(N)))
-    return (side, side) if side * side == N else (1, N)
+        h, w = (int(v) for v in image_shape)
+        if h * w != N:
+            raise ValueError(f"image_shape {tuple(image_shape)} does not hold N = {N} pixels")
+        return h, w
+    w = int(math.ceil(math.sqrt(N)))
+    return int(math.ceil(N / w)), w
+
+
+def _picture(v, shape):
+    """``v`` laid out row by row in ``shape``; cells beyond ``len(v)`` are NaN (blank)."""
+    out = np.full(shape[0] * shape[1], np.nan)
+    out[:v.size] = v
+    return out.reshape(shape)
 
 
 def plot_memory_grid(W, path, image_shape=None, labels=None, title=None, max_memories=400, offset=None,
                      scale=1.0):
-    """Draw memories as a grid of images (``sqrt(N) x sqrt(N)`` when ``N`` is a square).
+    """Draw memories as a grid of images (``image_shape``; else ``sqrt(N) x sqrt(N)``, or a
+    near-square grid filled row by row when ``N`` is not a square).
 
     Without ``offset`` each image uses a symmetric colour scale around zero. Memories of
     centred data are directions relative to the training mean: pass ``offset`` (the mean,
@@ -49,9 +63,10 @@ def plot_memory_grid(W, path, image_shape=None, labels=None, title=None, max_mem
         if k < P:
             if offset is None:
                 v = np.max(np.abs(W[k])) or 1.0
-                ax.imshow(W[k].reshape(h, w), cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
+                ax.imshow(_picture(W[k], (h, w)), cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
             else:
-                ax.imshow((np.asarray(offset) + scale * W[k]).reshape(h, w), cmap="gray_r", interpolation="nearest")
+                ax.imshow(_picture(np.asarray(offset) + scale * W[k], (h, w)), cmap="gray_r",
+                          interpolation="nearest")
             if labels is not None:
                 ax.set_title(str(labels[k]), fontsize=7, pad=1)
     if title:
@@ -103,14 +118,24 @@ def plot_growth(stages, path, full_width=None, title=None):
 
 @figure("training_memories", "memories of a supervised DAM trained on the 8x8 digits, with test accuracy")
 def make_memories(outdir, quick):
+    """The memories of a supervised DAM trained by EM on scikit-learn's 8x8 digits (seeded
+    stratified split, seed 0): P = 80 memories (30 with --quick), beta = 14, centred data,
+    at most 50 epochs (15). Each memory is drawn as mean digit + typical norm x memory
+    (darker: more ink), with the class it votes for above it (the largest of its class
+    weights p^y_nu); the title gives the test accuracy of the classifier P(y|x) and of the
+    nearest memory.
+    """
     from .. import data
     from ..estimator import DAM
+    from . import current_run
 
+    run = current_run()
     outdir = Path(outdir)
     split = data.train_test(data.load_dataset("digits"), seed=0)
     P, epochs = (30, 15) if quick else (80, 50)
+    run.total(epochs + 1)
     dam = DAM(n_memories=P, beta=14.0, center=True, max_epochs=epochs, ll_tol=1e-7, random_state=0)
-    dam.fit(split.X_train, split.y_train)
+    dam.fit(split.X_train, split.y_train, callback=lambda *_: run.advance())
     meas = dam.evaluate(split.X_train, split.y_train, split.X_test, split.y_test)
     model_path = dam.save(outdir / "training_memories.npz")
     order = np.argsort(dam.memory_classes(), kind="stable")
@@ -119,11 +144,20 @@ def make_memories(outdir, quick):
                            labels=dam.memory_classes()[order], offset=dam.mean_, scale=scale,
                            title=f"DAM on digits: P={P}, beta=14, test acc {meas['test_accuracy']:.3f}, "
                                  f"nearest-memory {meas['nn_accuracy']:.3f}")
+    run.advance()
     return [png, model_path, model_path.with_suffix(".json")]
 
 
 @figure("training_growth", "splitting steepest descent on digits: accuracy and split eigenvalues per stage")
 def make_growth(outdir, quick):
+    """Splitting steepest descent on the 8x8 digits (supervised, beta = 14, seed 0): a DAM of
+    P0 = 4 memories is trained, then every memory is duplicated and its copies pushed apart
+    along the top eigenvector of its split operator J_-, and so on up to P = 128 (32 with
+    --quick), at most 60 epochs per stage (20). Left: test accuracy of P(y|x) and of the
+    nearest memory after each stage; right: the largest and the median split eigenvalue
+    lambda_split over the memories before each split (a memory is a saddle direction when
+    lambda_split > 1; docs/training.md).
+    """
     from .. import data
     from ..estimator import DAM
     from ..growth import grow

@@ -1,4 +1,4 @@
-"""Numba kernels for training a DAM on data (THEORY 1, 2), each with a NumPy twin.
+"""Numba kernels for training a DAM on data (docs/theory.md, sections 2-3), each with a NumPy twin.
 
 The kernels take arrays and scalars only; validation is the caller's job
 (:mod:`saddlepoint.model`, :mod:`saddlepoint.optim`). Every kernel has a NumPy twin with the
@@ -34,7 +34,7 @@ __all__ = [
 
 @njit(cache=True)
 def responsibilities_inplace(L, lse):
-    """Stable log-sum-exp and softmax of each row of ``L``, in place (THEORY 1).
+    """Stable log-sum-exp and softmax of each row of ``L``, in place (docs/theory.md, section 2).
 
     Parameters
     ----------
@@ -92,7 +92,7 @@ def _batch_responsibilities(xb, yb, W, b, log_table, lse):
 
 @njit(cache=True)
 def statistics_kernel(X, y, W, b, log_table, batch_size, G, T):
-    """Sufficient statistics of one pass over the data (THEORY 2); twin: ``model.statistics``.
+    """Sufficient statistics of one pass over the data (docs/theory.md, section 3); twin: ``model.statistics``.
 
     Accumulates (un-normalised) ``G[nu] += sum_a r_nu(a) x_a`` and
     ``T[nu, y_a] += r_nu(a)`` into the zero-initialised outputs, and returns
@@ -137,7 +137,7 @@ def statistics_numpy(X, y, W, b, log_table, batch_size, G, T):
 
 @njit(cache=True)
 def gradient_step(W, G, b, lr):
-    """One Riemannian gradient-ascent step with retraction (THEORY 2), in place.
+    """One Riemannian gradient-ascent step with retraction (docs/theory.md, section 3), in place.
 
     ``grad_nu = b (I - w w^T) g^nu``; ``w <- normalize(w + lr grad_nu)``. Returns
     ``max |Delta W|``.
@@ -175,7 +175,7 @@ def gradient_step_numpy(W, G, b, lr):
 
 @njit(cache=True)
 def sgd_epoch(X, y, W, b, log_table, order, batch_size, lr, T):
-    """One epoch of mini-batch SGD on the sphere (THEORY 2), in place.
+    """One epoch of mini-batch SGD on the sphere (docs/theory.md, section 3), in place.
 
     For each mini-batch ``B`` (consecutive rows of ``order``):
     ``g^nu = (1/|B|) sum_{a in B} r_nu(a) x_a`` at the current ``W``, then

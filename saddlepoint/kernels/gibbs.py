@@ -1,4 +1,4 @@
-"""Numba kernel of the exact Gibbs sampler of the DAM posterior (THEORY 4, 8), with its twin.
+"""Numba kernel of the exact Gibbs sampler of the DAM posterior (docs/saddle_point.md, section 2; docs/simulator.md), with its twin.
 
 The Bayesian posterior over the memories given data ``(x_a, y_a)``, with a uniform prior on
 each sphere, is ``P(W | data) ~ exp(M l(W)) ~ prod_a sum_nu pi_nu p^{y_a}_nu
@@ -6,7 +6,7 @@ exp(b w^nu.x_a)``. Introducing the hidden unit ``h_a`` of each example as an aux
 variable gives the joint ``prod_a pi_{h_a} p^{y_a}_{h_a} exp(b w^{h_a}.x_a)``, whose two
 conditionals are exact and easy to sample:
 
-* ``h_a | W ~ Categorical(r(a))`` with the responsibilities of THEORY 1, independently over a;
+* ``h_a | W ~ Categorical(r(a))`` with the responsibilities of docs/theory.md, section 2, independently over a;
 * ``w^nu | h ~ vMF(S_nu / |S_nu|, b |S_nu|)``, ``S_nu = sum_{a: h_a = nu} x_a``,
   independently over nu (the exponent is linear in ``w^nu``); a memory with no example
   (``S_nu = 0``) is uniform on the sphere.

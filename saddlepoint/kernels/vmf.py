@@ -1,4 +1,4 @@
-"""Numba kernels for exact von Mises-Fisher sampling (THEORY section 0, last item).
+"""Numba kernels for exact von Mises-Fisher sampling (docs/sampling_and_teachers.md).
 
 All kernels are module-level ``@njit(cache=True)`` functions taking arrays, scalars and a
 ``numpy.random.Generator`` (numba >= 0.56 passes a Generator into compiled code by
