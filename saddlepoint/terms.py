@@ -90,7 +90,7 @@ class HardLabels(LabelTerm):
 
 
 class SmoothedLabels(LabelTerm):
-    """Label smoothing over ``C + 1`` columns, the last one the "none" class (PAPER protocol).
+    """Label smoothing over ``C + 1`` columns, the last one the "none" class (the paper's protocol, docs/training.md).
 
     ``ytilde = (1 - s) onehot(y) + s / (C + 1)`` and ``loss = -sum_c ytilde_c log p(x, c)``.
     With ``class_prior`` the Sinkhorn column targets are ``(1 - s) prior_c + s / (C + 1)``
