@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_real, check_rng
+from ._validation import check_array, check_int, check_real, check_rng, float_dtype_of
 
 __all__ = [
     "Dataset",
@@ -94,7 +94,7 @@ class Dataset:
     image_shape: object = None
 
     def __post_init__(self):
-        X = check_array("X", self.X, ndim=2, dtype=_float_dtype(self.X))
+        X = check_array("X", self.X, ndim=2, dtype=float_dtype_of(self.X))
         y = check_array("y", self.y, ndim=1, dtype=np.intp, shape=(X.shape[0],))
         object.__setattr__(self, "X", X)
         object.__setattr__(self, "y", y)
@@ -102,7 +102,7 @@ class Dataset:
             raise ValueError("X_test and y_test must be given together")
         if self.X_test is not None:
             Xt = check_array("X_test", self.X_test, ndim=2, shape=(None, X.shape[1]),
-                             dtype=_float_dtype(self.X_test))
+                             dtype=float_dtype_of(self.X_test))
             yt = check_array("y_test", self.y_test, ndim=1, dtype=np.intp, shape=(Xt.shape[0],))
             object.__setattr__(self, "X_test", Xt)
             object.__setattr__(self, "y_test", yt)
@@ -133,11 +133,6 @@ class Split:
     X_test: np.ndarray
     y_test: np.ndarray
     mean: object = None
-
-
-def _float_dtype(X):
-    """float32 for float32 input (kept, to halve the memory of large data), else float64."""
-    return np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
 
 
 def _encode_labels(y, *more):
@@ -325,7 +320,7 @@ def preprocess(X, center=False, mean=None):
     """
     if not any(center is m or (isinstance(center, str) and center == m) for m in _CENTER_MODES):
         raise ValueError(f"center must be False, True, 'dataset' or 'image', got {center!r}")
-    X = check_array("X", X, ndim=2, dtype=_float_dtype(X))
+    X = check_array("X", X, ndim=2, dtype=float_dtype_of(X))
     if X.shape[1] < 2:
         raise ValueError(f"X must have at least 2 features (N >= 2), got {X.shape[1]}")
     rounding = 16 * np.finfo(X.dtype).eps * np.sqrt(X.shape[1])

@@ -323,13 +323,27 @@ class DAM(ClassifierMixin, BaseEstimator):
         Row/column scalings of the class table after each SGD step (the paper: 10).
     dtype : {None, numpy.float64, numpy.float32}
         Precision of the examples and memories on the objective engine (default float64).
+    n_groups : int, optional
+        Train ``C = n_groups`` latent groups without labels
+        (:class:`saddlepoint.terms.LatentGroups`: the classification likelihood, smoothed by
+        ``label_smoothing``, with a "none" column when it is positive); ``fit`` then ignores
+        ``y``, ``predict`` gives the group of an example (-1 for "none") and ``transform``
+        the group posterior (docs/training.md, "Latent groups").
+    group_prior : array (n_groups,), optional
+        Positive weights of the groups (Sinkhorn column targets; default uniform).
+    group_init_noise : float >= 0
+        Initial group table: every row equal to the group targets times
+        ``exp(group_init_noise z)``, ``z`` standard normal from ``random_state`` (0 gives
+        the authors' start, which is an exact fixed point for a uniform ``group_prior``).
 
     Attributes
     ----------
     W_, p_, pi_ : fitted memories (P, N), class weights (P, K), prior (P,)
-        ``K = C`` classes, ``C + 1`` with the "none" class of label smoothing (last column).
+        ``K = C`` classes, ``C + 1`` with the "none" class of label smoothing (last column);
+        with ``n_groups`` the columns are the groups (and "none").
     beta_ : float, the final (learned or fixed) inverse temperature
-    classes_ : original class labels (supervised) or ``arange(P)`` (unsupervised)
+    classes_ : original class labels (supervised), ``arange(n_groups)`` (latent groups) or
+        ``arange(P)`` (unsupervised)
     supervised_ : bool
     varsigma_ : float, the effective-loss factor used
     mean_ : centring vector or None
@@ -344,7 +358,8 @@ class DAM(ClassifierMixin, BaseEstimator):
                  lr=None, batch_size=None, random_state=0, progress=False, checkpoint_every=10,
                  dead_threshold=1e-2, p_update="sinkhorn", learn_beta=False, null_memory=False, null_mass=None,
                  label_smoothing=0.0, class_prior="balanced", momentum=0.0, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=1, sinkhorn_sweeps=10, dtype=None):
+                 validation_fraction=0.1, n_iter_no_change=1, sinkhorn_sweeps=10, dtype=None, n_groups=None,
+                 group_prior=None, group_init_noise=0.1):
         self.n_memories = n_memories
         self.beta = beta
         self.varsigma = varsigma
@@ -375,6 +390,9 @@ class DAM(ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.sinkhorn_sweeps = sinkhorn_sweeps
         self.dtype = dtype
+        self.n_groups = n_groups
+        self.group_prior = group_prior
+        self.group_init_noise = group_init_noise
 
     @classmethod
     def paper(cls, n_memories, beta=1.0, learn_beta=True, varsigma=0.25, **overrides):
@@ -400,10 +418,55 @@ class DAM(ClassifierMixin, BaseEstimator):
         settings.update(overrides)
         return cls(**settings)
 
+    @classmethod
+    def paper_unsupervised(cls, n_memories=100, **overrides):
+        """The paper's unsupervised run on image patches in one call (its Fig. 4 and Figs. 7-10).
+
+        ``C = 10`` latent groups with the authors' group prior
+        (:data:`saddlepoint.terms.PAPER_GROUP_PRIOR`), the classification likelihood smoothed
+        by ``s = 0.01`` with a "none" column, ``beta`` learned from 0.01 under
+        ``varsigma = 0.6``, null memory, heavy-ball SGD (``momentum = 0.99``, ``lr = 0.01``,
+        batch 1000) for 10 epochs without early stopping, 100 Sinkhorn sweeps per step,
+        memories uniform on the sphere, seed 2, float32. Fit it on patches that are already
+        centred and normalised (``data.load_dataset("patches:6:2:idx:DIR")`` or
+        :func:`saddlepoint.data.preprocess_patches`); ``center="image"`` leaves such rows
+        untouched (no copy) and centres raw patches. Any hyper-parameter can be overridden.
+
+        Returns
+        -------
+        DAM
+        """
+        from .terms import PAPER_GROUP_PRIOR
+
+        settings = dict(n_memories=n_memories, n_groups=10, group_prior=PAPER_GROUP_PRIOR, label_smoothing=0.01,
+                        beta=0.01, learn_beta=True, varsigma=0.6, method="sgd", momentum=0.99, lr=0.01,
+                        batch_size=1000, early_stopping=False, max_epochs=10, null_memory=True, center="image",
+                        init="sphere", sinkhorn_sweeps=100, tol=0.0, random_state=2, dtype=np.float32,
+                        group_init_noise=0.0)
+        settings.update(overrides)
+        return cls(**settings)
+
     def _uses_objective(self):
         """Whether any option of the paper's protocol asks for the objective engine."""
         return bool(self.learn_beta or self.null_memory or self.label_smoothing or self.class_prior != "balanced"
-                    or self.momentum or self.early_stopping or (self.dtype is not None and np.dtype(self.dtype) != np.float64))
+                    or self.momentum or self.early_stopping or self.n_groups is not None
+                    or (self.dtype is not None and np.dtype(self.dtype) != np.float64))
+
+    def _latent_term(self):
+        """The :class:`~saddlepoint.terms.LatentGroups` term of ``n_groups`` (None without groups)."""
+        if self.n_groups is None:
+            if self.group_prior is not None:
+                raise ValueError("group_prior needs n_groups")
+            return None
+        from .terms import LatentGroups
+
+        return LatentGroups(self.n_groups, self.group_prior, self.label_smoothing)
+
+    @property
+    def latent_(self):
+        """Whether the DAM was fitted with latent groups (``n_groups``)."""
+        self._check_fitted()
+        return bool(getattr(self, "n_groups_", None))
 
     # ------------------------------------------------------------------ validation
     def _resolved(self):
@@ -458,6 +521,8 @@ class DAM(ClassifierMixin, BaseEstimator):
             raise ValueError(f"dtype must be None, numpy.float32 or numpy.float64, got {self.dtype!r}")
         if self.center not in (False, True, "dataset", "image"):
             raise ValueError(f"center must be False, True, 'dataset' or 'image', got {self.center!r}")
+        self._latent_term()
+        check_real("group_init_noise", self.group_init_noise, minimum=0.0)
 
     def _prior(self, P):
         if self.pi is None:
@@ -520,7 +585,16 @@ class DAM(ClassifierMixin, BaseEstimator):
             if W0.shape != (P, X.shape[1]):
                 raise ValueError(f"init must have shape ({P}, {X.shape[1]}), got {W0.shape}")
             idx = None
-        if C == 1:
+        if self.n_groups is not None:
+            # Every row equal to the group targets is an exact fixed point when the targets
+            # are uniform (docs/training.md, "Latent groups"): a seeded multiplicative jitter
+            # of relative size group_init_noise breaks the symmetry (0: the authors' start).
+            t = self._latent_term().column_targets()
+            noise = check_real("group_init_noise", self.group_init_noise, minimum=0.0)
+            jitter = noise > 0 and t.size > 1  # one column: nothing to break (and no draw)
+            p0 = t * np.exp(noise * rng.standard_normal((P, t.size))) if jitter else np.tile(t, (P, 1))
+            p0 /= p0.sum(axis=1, keepdims=True)
+        elif C == 1:
             p0 = np.ones((P, 1))
         elif self._uses_objective() and idx is None:
             p0 = None  # every row equal to the column targets (the paper's initial table)
@@ -553,7 +627,7 @@ class DAM(ClassifierMixin, BaseEstimator):
                           class_prior=self.class_prior if C > 1 else "balanced", momentum=self.momentum,
                           early_stopping=self.early_stopping, validation_fraction=self.validation_fraction,
                           n_iter_no_change=self.n_iter_no_change, sinkhorn_sweeps=self.sinkhorn_sweeps,
-                          state=state, opt_state=opt_state)
+                          state=state, opt_state=opt_state, term=self._latent_term())
             if self.dtype is not None:
                 X = np.asarray(X, dtype=self.dtype)
         result = fit(X, W0, r["beta"], y=y if C > 1 else None, pi=pi, p0=p0, method=self.method,
@@ -569,7 +643,8 @@ class DAM(ClassifierMixin, BaseEstimator):
         self.beta_ = float(self.beta if beta is None else beta)
         self.state_ = state
         self.supervised_ = supervised
-        self.classes_ = classes if supervised else np.arange(self.W_.shape[0])
+        self.n_groups_ = None if supervised or self.n_groups is None else int(self.n_groups)
+        self.classes_ = classes if supervised else np.arange(self.n_groups_ or self.W_.shape[0])
         self.mean_ = mean
         self.n_features_in_ = self.W_.shape[1]
         return self
@@ -582,7 +657,9 @@ class DAM(ClassifierMixin, BaseEstimator):
         X : array (M, N)
             Examples (centred if ``center``, then scaled to unit norm here).
         y : array (M,), optional
-            Class labels (any values; ``classes_`` records them).
+            Class labels (any values; ``classes_`` records them). Ignored with
+            ``n_groups`` (latent groups are learned without labels; accepting ``y`` lets
+            the DAM sit in a scikit-learn Pipeline, as clusterers do).
         checkpoint : path, optional
             ``.npz`` file: written every ``checkpoint_every`` epochs and at the end; if it
             exists (written by a fit with the same parameters and data) training resumes
@@ -598,6 +675,8 @@ class DAM(ClassifierMixin, BaseEstimator):
         self
         """
         r = self._resolved()
+        if self.n_groups is not None:
+            y = None
         Xu, mean, classes, y_enc, C, rng = self._prepare(X, y)
         supervised = y is not None
         P = r["P"]
@@ -706,9 +785,9 @@ class DAM(ClassifierMixin, BaseEstimator):
 
     @property
     def has_none_(self):
-        """Whether the class table has the extra "none" column (label smoothing)."""
+        """Whether the class (or group) table has the extra "none" column (smoothing)."""
         self._check_fitted()
-        return bool(self.supervised_ and self.p_.shape[1] == len(self.classes_) + 1)
+        return bool((self.supervised_ or self.latent_) and self.p_.shape[1] == len(self.classes_) + 1)
 
     @property
     def none_label_(self):
@@ -739,9 +818,10 @@ class DAM(ClassifierMixin, BaseEstimator):
         """``P(y | x)`` (supervised, (M, K)) or the hidden posterior (unsupervised, (M, P)).
 
         ``K = C``, or ``C + 1`` with the "none" class of label smoothing (its column last).
+        With latent groups: the group posterior ``p(c | x)`` (M, K), "none" last when present.
         """
         self._check_fitted()
-        if self.state_ is not None and self.supervised_:
+        if self.state_ is not None and (self.supervised_ or self.latent_):
             h = self.log_joint(X)
             return np.exp(h - logsumexp(h, axis=1, keepdims=True))
         Xu = self._transform(X)
@@ -753,7 +833,7 @@ class DAM(ClassifierMixin, BaseEstimator):
         """Class labels of column indices (the "none" column maps to :attr:`none_label_`)."""
         columns = np.asarray(columns)
         C = len(self.classes_)
-        if self.supervised_ and np.any(columns >= C):
+        if (self.supervised_ or self.latent_) and np.any(columns >= C):
             out = np.asarray(self.classes_, dtype=object)[np.minimum(columns, C - 1)]
             out[columns >= C] = self.none_label_
             if np.issubdtype(np.asarray(self.classes_).dtype, np.number):
@@ -763,8 +843,18 @@ class DAM(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Most probable class (supervised; argmax over all columns, "none" included, which
-        gives :attr:`none_label_`) or the best-explaining memory (unsupervised)."""
+        gives :attr:`none_label_`), most probable group (latent groups; -1 for "none"), or the
+        best-explaining memory (unsupervised)."""
         return self._labels_of(np.argmax(self.predict_proba(X), axis=1))
+
+    def transform(self, X):
+        """Features for a scikit-learn Pipeline: :meth:`predict_proba`, shape (M, K).
+
+        With latent groups this is the group posterior ``p(c | x)`` (a patch DAM as a
+        feature extractor); supervised, the class posterior; unsupervised, the hidden
+        posterior over memories.
+        """
+        return self.predict_proba(X)
 
     def score(self, X, y=None, sample_weight=None):
         """Accuracy (supervised, as :class:`~sklearn.base.ClassifierMixin`), else the average
@@ -794,15 +884,15 @@ class DAM(ClassifierMixin, BaseEstimator):
         return model.log_likelihood(Xu, self.W_, self.beta_, self.pi_, None, None, self.varsigma_)
 
     def memory_classes(self, kind="table"):
-        """Class label of each memory (supervised only), shape (P,).
+        """Class (or latent group) of each memory (supervised or ``n_groups``), shape (P,).
 
         ``kind="table"``: ``argmax_c p^c_nu`` over the class table (the "none" column
         included: such a memory gets :attr:`none_label_`). ``kind="prediction"``: the DAM's
         own prediction on the memory image ``w^nu`` (how the paper colours memories).
         """
         self._check_fitted()
-        if not self.supervised_:
-            raise ValueError("memory classes need a supervised DAM (fit with y)")
+        if not (self.supervised_ or self.latent_):
+            raise ValueError("memory classes need a supervised DAM (fit with y) or latent groups (n_groups)")
         if kind == "table":
             return self._labels_of(memory_classes(self.p_))
         if kind == "prediction":

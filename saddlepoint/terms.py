@@ -13,6 +13,7 @@ term                K       loss of one example
 :class:`HardLabels`  C      ``-h_y`` (the joint likelihood of docs/training.md)
 :class:`SmoothedLabels` C+1 ``-sum_c ytilde_c h_c``, ``ytilde = (1-s) onehot(y) + s/(C+1)``
 :class:`Unlabelled`  1      ``-h`` (the mixture likelihood, unsupervised)
+:class:`LatentGroups` C(+1) ``-sum_c q_c h_c``, ``q = (1-s) softmax(h) + s/K`` (no labels)
 ==================  ======  ==============================================================
 
 Every term also gives the Sinkhorn column targets of ``J`` (:meth:`LabelTerm.column_targets`):
@@ -24,7 +25,12 @@ import numpy as np
 
 from ._validation import check_array, check_int, check_real
 
-__all__ = ["LabelTerm", "HardLabels", "SmoothedLabels", "Unlabelled", "class_frequencies"]
+__all__ = ["LabelTerm", "HardLabels", "SmoothedLabels", "Unlabelled", "LatentGroups", "PAPER_GROUP_PRIOR",
+           "class_frequencies"]
+
+#: The group prior of the paper's unsupervised run (C = 10), up to normalisation: hand-set
+#: by the authors, close to MNIST's class frequencies.
+PAPER_GROUP_PRIOR = (110, 132, 121, 101, 105, 108, 104, 102, 112, 125)
 
 
 def class_frequencies(y, C):
@@ -142,6 +148,95 @@ class Unlabelled(LabelTerm):
     def weights(self, h, yb):
         Y = np.ones_like(h)
         return Y, _soft_loss(Y, h)
+
+
+class LatentGroups(LabelTerm):
+    """Latent groups trained without labels: the smoothed classification likelihood.
+
+    The ``C`` groups (and, when ``smoothing > 0``, a last "none" column) are the columns of
+    the joint table ``J``; Sinkhorn balances them to :meth:`column_targets`,
+    ``(1 - s) g_c + s/(C+1)`` for group ``c`` (``g`` the normalised group prior) and
+    ``s/(C+1)`` for "none", as :class:`SmoothedLabels` does for classes. With
+    ``h[a, c] = log p(x_a, c)``, ``sigma = softmax_c(h)`` (the group posterior) and
+    ``q = (1 - s) sigma + s/K`` (``K`` columns) the loss of example ``a`` is
+
+        loss_a = - sum_c q_c h[a, c]
+               = - log p(x_a) + (1 - s) H(sigma) - (s/K) sum_c log sigma_c,
+
+    the negative marginal log-likelihood plus the entropy of the group assignment
+    (docs/training.md, "Latent groups"). ``q`` is differentiated too (no stop-gradient):
+
+        Y[a, j] = - d loss_a / d h[a, j] = q_j + (1 - s) sigma_j (h_j - sum_c sigma_c h_c);
+
+    rows of ``Y`` sum to 1, single entries can be negative. With ``s = 0`` there is no
+    "none" column, and with one group the loss is the mixture likelihood ``-log p(x_a)``.
+
+    Parameters
+    ----------
+    n_groups : int
+        ``C >= 1``.
+    group_prior : array (C,), optional
+        Positive, finite weights, normalised here (default uniform). The paper uses
+        :data:`PAPER_GROUP_PRIOR` with ``C = 10``.
+    smoothing : float in [0, 1)
+        ``s`` (the paper: 0.01).
+
+    Raises
+    ------
+    ValueError
+        Naming ``n_groups``, ``group_prior`` (not positive, not finite, wrong length) or
+        ``smoothing``.
+    """
+
+    def __init__(self, n_groups, group_prior=None, smoothing=0.0):
+        self.n_groups = check_int("n_groups", n_groups, 1)
+        self.smoothing = check_real("smoothing", smoothing, minimum=0.0, maximum=1.0)
+        if self.smoothing >= 1.0:
+            raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
+        C = self.n_groups
+        if group_prior is None:
+            prior = np.full(C, 1.0 / C)
+        else:
+            prior = check_array("group_prior", group_prior)
+            if prior.shape != (C,):
+                raise ValueError(f"group_prior must be a 1-D array of n_groups = {C} weights, got shape {prior.shape}")
+            if not np.all(prior > 0):
+                raise ValueError(f"group_prior must be strictly positive, got min {prior.min()!r}")
+            prior = prior / prior.sum()
+        self.group_prior = prior
+        self.has_none = self.smoothing > 0
+        self.n_columns = C + int(self.has_none)
+        s = self.smoothing
+        self._targets = (1.0 - s) * prior + s / (C + 1)
+        if self.has_none:
+            self._targets = np.append(self._targets, s / (C + 1))
+
+    def column_targets(self):
+        return self._targets.copy()
+
+    def weights(self, h, yb=None):
+        h = np.asarray(h, dtype=np.float64)
+        s, K = self.smoothing, self.n_columns
+        finite = np.isfinite(h)
+        sigma = self.posterior(h)
+        # A column without mass (h = -inf, sigma = 0) contributes nothing: 0 * inf := 0.
+        hf = np.where(finite, h, 0.0)
+        hbar = np.sum(sigma * hf, axis=1, keepdims=True)
+        Y = (1.0 - s) * sigma * (1.0 + (hf - hbar)) + s / K
+        loss = -(1.0 - s) * hbar[:, 0]
+        if s > 0:
+            loss -= (s / K) * h.sum(axis=1)
+        return Y, loss
+
+    def posterior(self, h):
+        """The group posterior ``sigma = softmax_c(h)``, shape (B, K)."""
+        h = np.asarray(h, dtype=np.float64)
+        e = np.exp(h - np.max(h, axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def params(self):
+        return {"term": "LatentGroups", "n_groups": self.n_groups, "smoothing": self.smoothing,
+                "group_prior": self.group_prior.tolist()}
 
 
 def _check_prior(name, prior, K):

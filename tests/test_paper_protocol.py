@@ -12,7 +12,7 @@ from saddlepoint import model, optim, special
 from saddlepoint.estimator import DAM
 from saddlepoint.objective import ModelState, batch_statistics, initial_table, log_joint, pass_statistics
 from saddlepoint.optimizers import EM, MomentumSGD
-from saddlepoint.terms import HardLabels, SmoothedLabels, Unlabelled
+from saddlepoint.terms import HardLabels, LatentGroups, SmoothedLabels, Unlabelled
 
 FD_RTOL = 1e-6  # see the module docstring
 
@@ -36,6 +36,7 @@ TERMS = [
     ("hard", lambda C, y: HardLabels(C)),
     ("smoothed", lambda C, y: SmoothedLabels(C, 0.1, np.bincount(y, minlength=C) / len(y))),
     ("unlabelled", lambda C, y: Unlabelled()),
+    ("latent groups", lambda C, y: LatentGroups(C, np.arange(1.0, C + 1), 0.05)),
 ]
 
 
@@ -44,7 +45,7 @@ TERMS = [
 def test_gradients_match_finite_differences(rng, name, make, null):
     X, y = _data(rng)
     term = make(3, y)
-    yb = None if name == "unlabelled" else y
+    yb = None if name in ("unlabelled", "latent groups") else y
     varsigma = 0.6
     from saddlepoint.objective import Objective
 
