@@ -189,3 +189,31 @@ def test_bad_group_options_are_named(kwargs, match):
     X = np.eye(4)[[0, 1, 2, 3, 0, 1]] + 0.1
     with pytest.raises(ValueError, match=match):
         DAM(n_memories=2, method="sgd", **kwargs).fit(X)
+
+
+def test_cli_paper_unsupervised_on_patches(tmp_path, capsys):
+    import json
+
+    from saddlepoint import data
+    from saddlepoint.cli import main
+
+    images = (np.random.default_rng(5).random((40, 8, 8)) * 255).astype(np.uint8)
+    data.write_idx(tmp_path / "train-images-idx3-ubyte", images)
+    data.write_idx(tmp_path / "train-labels-idx1-ubyte", np.arange(40, dtype=np.uint8) % 3)
+    out = tmp_path / "run"
+    status = main(["train", "--data", f"patches:4:2:idx:{tmp_path}", "--protocol", "paper-unsupervised", "--p", "6",
+                   "--max-epochs", "2", "--batch-size", "100", "--out", str(out), "--json"])
+    assert status == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("beta", "varsigma", "groups", "group_sizes", "log_likelihood", "epochs", "seconds", "peak_memory_mb"):
+        assert key in report
+    M = 40 * 9  # random pixels: no constant patch
+    assert report["M_train"] == M and report["groups"] == 10 and report["epochs"] == 2
+    assert sum(report["group_sizes"]) + report["none_size"] == M
+    assert report["varsigma"] == 0.6 and report["peak_memory_mb"] > 0
+    assert [p.name for p in sorted(out.glob("memory_page_*.png"))] == ["memory_page_1.png"]
+    back = DAM.load(out / "model.npz")
+    assert back.latent_ and back.W_.shape == (6, 16)
+    status = main(["train", "--data", f"patches:4:2:idx:{tmp_path}", "--protocol", "paper-unsupervised", "--grow",
+                   "splitting", "--out", str(out)])
+    assert status != 0 and "--grow does not go with --protocol paper-unsupervised" in capsys.readouterr().err

@@ -6,16 +6,21 @@ from pathlib import Path
 
 from ._common import emit, positive_float
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "peak_memory_mb"]
 
 
 def register(sub):
     p = sub.add_parser("train", help="train a DAM on data (EM / gradient / SGD, optional growth by splitting)")
-    p.add_argument("--data", default="digits", help="'digits' (default), 'idx:DIR' or 'npz:FILE'")
-    p.add_argument("--protocol", choices=["default", "paper"], default="default",
+    p.add_argument("--data", default="digits",
+                   help="'digits' (default), 'idx:DIR', 'npz:FILE' or 'patches:SIZE:STRIDE:SPEC' (e.g. "
+                        "patches:6:2:idx:DIR, the paper's 6x6 patches with stride 2)")
+    p.add_argument("--protocol", choices=["default", "paper", "paper-unsupervised"], default="default",
                    help="'paper': the paper's supervised protocol (DAM.paper: momentum SGD, early stopping, "
                         "null memory, label smoothing 0.1, empirical class marginals, per-image centring, "
-                        "learned beta from 1 under varsigma 0.25 unless --fixed-beta); default: %(default)s")
+                        "learned beta from 1 under varsigma 0.25 unless --fixed-beta); 'paper-unsupervised': "
+                        "the paper's latent-group run on patches (DAM.paper_unsupervised: 10 groups, smoothing "
+                        "0.01, beta learned from 0.01 under varsigma 0.6, 10 epochs, 100 Sinkhorn sweeps, seed 2; "
+                        "trains on every training example, no labels); default: %(default)s")
     p.add_argument("--p", type=int, default=40, help="memories P (the initial P0 with --grow; default 40)")
     p.add_argument("--beta", type=positive_float, default=None,
                    help="inverse temperature (the starting value with learned beta; default 10, or 1 with "
@@ -46,7 +51,8 @@ def register(sub):
     p.add_argument("--test-fraction", type=float, default=0.2, help="test share when the data has no test set")
     p.add_argument("--max-train", type=int, default=None, help="stratified subset of the training set")
     p.add_argument("--max-test", type=int, default=None, help="stratified subset of the test set")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation and SGD")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the split, initialisation and SGD (default 0; 2 with --protocol paper-unsupervised)")
     p.add_argument("--checkpoint", default=None, help="checkpoint .npz (resumes if it exists; not with --grow)")
     p.add_argument("--out", default="train_out", help="output directory (default train_out)")
     p.add_argument("--progress", action="store_true", help="progress bars")
@@ -59,6 +65,10 @@ def run(args):
     from ..estimator import DAM
     from ..figures.training import plot_growth, plot_memory_grid
 
+    if args.protocol == "paper-unsupervised":
+        return _run_paper_unsupervised(args)
+    if args.seed is None:
+        args.seed = 0
     paper = args.protocol == "paper"
     if args.fixed_beta and not paper:
         raise ValueError("--fixed-beta goes with --protocol paper (the default protocol has a fixed beta)")
@@ -122,6 +132,62 @@ def run(args):
                            title=f"{args.data}: P={dam.W_.shape[0]}, beta={dam.beta_:.3g}, "
                                  f"test acc {meas['test_accuracy']:.3f}")
     report.update(model=str(model_path), memories_png=str(png))
+    io.save_json(out / "report.json", io.metadata(**{k: v for k, v in vars(args).items() if k != "func"}) | {"result": report})
+    emit(report, args.json)
+    return 0
+
+
+def peak_memory_mb():
+    """Peak resident memory of this process so far, in MiB (``getrusage``; NaN where unavailable)."""
+    import math
+    import sys
+
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return math.nan
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
+def _run_paper_unsupervised(args):
+    """``--protocol paper-unsupervised``: latent groups on every training example (the paper's
+    Fig. 4 and Figs. 7-10 on ``patches:6:2:...``); report, model and memory pages in ``--out``."""
+    import numpy as np
+
+    from .. import data, io
+    from ..estimator import DAM
+    from ..figures.memory_pages import memory_pages
+
+    for flag, bad in (("--grow", args.grow), ("--p-max", args.p_max), ("--fixed-beta", args.fixed_beta),
+                      ("--learn-beta", args.learn_beta), ("--unsupervised", args.unsupervised),
+                      ("--upsilon", args.upsilon)):
+        if bad:
+            raise ValueError(f"{flag} does not go with --protocol paper-unsupervised (latent groups, learned beta)")
+    out = Path(args.out)
+    ds = data.load_dataset(args.data)
+    overrides = {k: v for k, v in (("beta", args.beta), ("varsigma", args.varsigma), ("lr", args.lr),
+                                   ("batch_size", args.batch_size), ("max_epochs", args.max_epochs),
+                                   ("random_state", args.seed)) if v is not None}
+    dam = DAM.paper_unsupervised(args.p, progress=args.progress, **overrides)
+    dam.fit(ds.X, checkpoint=args.checkpoint)
+    groups = dam.predict(ds.X)
+    C = int(dam.n_groups_)
+    sizes = np.bincount(groups + 1, minlength=C + 1)  # "none" (-1) first
+    report = {"data": args.data, "protocol": args.protocol, "P": int(dam.W_.shape[0]), "N": int(ds.N),
+              "M_train": int(ds.M), "beta": float(dam.beta_), "varsigma": float(dam.varsigma_), "groups": C,
+              "group_sizes": sizes[1:].tolist(), "none_size": int(sizes[0]),
+              "memories_per_group": np.bincount(dam.memory_classes() + 1, minlength=C + 1)[1:].tolist(),
+              "log_likelihood": float(dam.score(ds.X)), "epochs": int(dam.n_epochs_),
+              "seconds": float(dam.fit_seconds_),
+              "seconds_per_epoch": float(dam.fit_seconds_) / max(int(dam.n_epochs_), 1),
+              "history": [float(v) for v in dam.history_]}
+    model_path = dam.save(out / "model.npz")
+    shape = ds.image_shape or (1, ds.N)
+    pages = memory_pages(dam.W_, dam.p_, shape, [str(c) for c in range(C)] + (["none"] if dam.has_none_ else []),
+                         per_page=25, out_prefix=out / "memory_page", table_label="group weight",
+                         title=f"{args.data}: P={dam.W_.shape[0]}, C={C}, beta={dam.beta_:.3g}")
+    report.update(model=str(model_path), pages=[str(p) for p in pages], peak_memory_mb=peak_memory_mb())
     io.save_json(out / "report.json", io.metadata(**{k: v for k, v in vars(args).items() if k != "func"}) | {"result": report})
     emit(report, args.json)
     return 0
