@@ -174,10 +174,11 @@ def _run_paper_unsupervised(args):
     groups = dam.predict(ds.X)
     C = int(dam.n_groups_)
     sizes = np.bincount(groups + 1, minlength=C + 1)  # "none" (-1) first
+    mem = np.bincount(dam.memory_classes() + 1, minlength=C + 1)
     report = {"data": args.data, "protocol": args.protocol, "P": int(dam.W_.shape[0]), "N": int(ds.N),
               "M_train": int(ds.M), "beta": float(dam.beta_), "varsigma": float(dam.varsigma_), "groups": C,
               "group_sizes": sizes[1:].tolist(), "none_size": int(sizes[0]),
-              "memories_per_group": np.bincount(dam.memory_classes() + 1, minlength=C + 1)[1:].tolist(),
+              "memories_per_group": mem[1:].tolist(), "none_memories": int(mem[0]),
               "log_likelihood": float(dam.score(ds.X)), "epochs": int(dam.n_epochs_),
               "seconds": float(dam.fit_seconds_),
               "seconds_per_epoch": float(dam.fit_seconds_) / max(int(dam.n_epochs_), 1),
