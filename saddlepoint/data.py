@@ -335,8 +335,10 @@ def preprocess(X, center=False, mean=None):
         mean = None
     else:
         mean = None
-    # Row norms without an (M, N) temporary (np.linalg.norm would square X first).
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
+    # Row norms in blocks of rows: the same numbers as np.linalg.norm(X, axis=1), without its
+    # (M, N) temporary on large data.
+    norms = np.concatenate([np.linalg.norm(X[i:i + 65536], axis=1) for i in range(0, X.shape[0], 65536)]
+                           or [np.zeros(0)]).astype(np.float64)
     zero = np.flatnonzero(norms <= 1e-12 * max(1.0, float(np.max(norms, initial=0.0))))
     if zero.size:
         raise ValueError(

@@ -548,6 +548,13 @@ class DAM(ClassifierMixin, BaseEstimator):
             X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_features=2)
             check_classification_targets(y)
         Xu, mean = preprocess(X, center=self.center)
+        # The precision of training is the estimator's (float64 unless dtype says otherwise),
+        # whatever the data's: float32 data (e.g. patches) is converted, and put back on the
+        # sphere at the new precision, only when needed (float32 data stay uncopied).
+        dtype = np.dtype(np.float64 if self.dtype is None else self.dtype)
+        if Xu.dtype != dtype:
+            Xu = Xu.astype(dtype)
+            Xu /= np.sqrt(np.einsum("ij,ij->i", Xu, Xu))[:, None]
         M = Xu.shape[0]
         if y is not None:
             classes, y_enc = self._encode_y(y, M)
@@ -628,8 +635,6 @@ class DAM(ClassifierMixin, BaseEstimator):
                           early_stopping=self.early_stopping, validation_fraction=self.validation_fraction,
                           n_iter_no_change=self.n_iter_no_change, sinkhorn_sweeps=self.sinkhorn_sweeps,
                           state=state, opt_state=opt_state, term=self._latent_term())
-            if self.dtype is not None:
-                X = np.asarray(X, dtype=self.dtype)
         result = fit(X, W0, r["beta"], y=y if C > 1 else None, pi=pi, p0=p0, method=self.method,
                      learn_p=self.learn_p, varsigma=r["varsigma"], max_epochs=max_epochs, tol=r["tol"],
                      ll_tol=r["ll_tol"], lr=self.lr, batch_size=self.batch_size,
@@ -801,6 +806,14 @@ class DAM(ClassifierMixin, BaseEstimator):
         (memory logits ``varsigma beta w.x - log Z_N(beta)``, null logit 0); the "none" class
         is the last column when present.
         """
+        return self._log_joint_map(X, lambda h: h)
+
+    def _log_joint_map(self, X, fn):
+        """``fn(h)`` of the log joint ``h`` (B, K), batch by batch, stacked along examples.
+
+        The (M, K) log joint is never held whole: on millions of patches predictions and
+        likelihoods need one batch of it at a time.
+        """
         self._check_fitted()
         Xu = self._transform(X)
         from .objective import ModelState, log_joint
@@ -808,10 +821,13 @@ class DAM(ClassifierMixin, BaseEstimator):
         state = self.state_
         if state is None:
             state = ModelState(self.W_, self.beta_, self.pi_[:, None] * self.p_, self.pi_)
-        out = np.empty((Xu.shape[0], state.J.shape[1]))
+        out = None
         starts, bs = _batches(Xu.shape[0], self.W_.shape[0])
         for s in starts:
-            out[s:s + bs] = log_joint(Xu[s:s + bs], state, self.varsigma_)
+            r = np.asarray(fn(log_joint(Xu[s:s + bs], state, self.varsigma_)))
+            if out is None:
+                out = np.empty((Xu.shape[0],) + r.shape[1:], dtype=r.dtype)
+            out[s:s + bs] = r
         return out
 
     def predict_proba(self, X):
@@ -822,8 +838,7 @@ class DAM(ClassifierMixin, BaseEstimator):
         """
         self._check_fitted()
         if self.state_ is not None and (self.supervised_ or self.latent_):
-            h = self.log_joint(X)
-            return np.exp(h - logsumexp(h, axis=1, keepdims=True))
+            return self._log_joint_map(X, lambda h: np.exp(h - logsumexp(h, axis=1, keepdims=True)))
         Xu = self._transform(X)
         if self.supervised_:
             return class_probabilities(Xu, self.W_, self.b_, self.pi_, self.p_)
@@ -845,6 +860,9 @@ class DAM(ClassifierMixin, BaseEstimator):
         """Most probable class (supervised; argmax over all columns, "none" included, which
         gives :attr:`none_label_`), most probable group (latent groups; -1 for "none"), or the
         best-explaining memory (unsupervised)."""
+        self._check_fitted()
+        if self.state_ is not None and (self.supervised_ or self.latent_):
+            return self._labels_of(self._log_joint_map(X, lambda h: np.argmax(h, axis=1)))
         return self._labels_of(np.argmax(self.predict_proba(X), axis=1))
 
     def transform(self, X):
@@ -880,7 +898,7 @@ class DAM(ClassifierMixin, BaseEstimator):
                 return float(np.mean(self.log_joint(X)[np.arange(len(y_enc)), y_enc]))
             return model.log_likelihood(Xu, self.W_, self.beta_, self.pi_, self.p_, y_enc, self.varsigma_)
         if self.state_ is not None:
-            return float(np.mean(logsumexp(self.log_joint(X), axis=1)))
+            return float(np.mean(self._log_joint_map(X, lambda h: logsumexp(h, axis=1))))
         return model.log_likelihood(Xu, self.W_, self.beta_, self.pi_, None, None, self.varsigma_)
 
     def memory_classes(self, kind="table"):

@@ -217,3 +217,20 @@ def test_cli_paper_unsupervised_on_patches(tmp_path, capsys):
     status = main(["train", "--data", f"patches:4:2:idx:{tmp_path}", "--protocol", "paper-unsupervised", "--grow",
                    "splitting", "--out", str(out)])
     assert status != 0 and "--grow does not go with --protocol paper-unsupervised" in capsys.readouterr().err
+
+
+def test_float32_data_train_on_both_engines(rng):
+    # float32 unit rows (as the patches spec gives) reach the float64 numba path and the
+    # float32 objective engine; the float64 path renormalises them (float32 rounding ~6e-8).
+    X64 = rng.standard_normal((200, 9))
+    X64 /= np.linalg.norm(X64, axis=1, keepdims=True)
+    X32 = X64.astype(np.float32)
+    y = rng.integers(0, 2, 200)
+    a = DAM(n_memories=4, beta=5.0, max_epochs=3, random_state=0).fit(X32, y)
+    b = DAM(n_memories=4, beta=5.0, max_epochs=3, random_state=0).fit(X64, y)
+    assert a.W_.dtype == np.float64
+    # Same EM map on data that differ by float32 rounding: the memories agree to ~1e-6.
+    assert_allclose(a.W_, b.W_, atol=1e-5)
+    c = DAM(n_memories=4, n_groups=2, beta=5.0, method="sgd", lr=0.05, batch_size=50, max_epochs=2,
+            dtype=np.float32, random_state=0).fit(X32)
+    assert c.W_.dtype == np.float32 and c.predict(X32).shape == (200,)
