@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.special import logsumexp
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from . import io, model
 from ._validation import check_array, check_int, check_real, check_rng, check_unit_rows
@@ -253,7 +253,7 @@ def _state_from_arrays(arrays, meta):
     return state, (opt or None)
 
 
-class DAM(ClassifierMixin, BaseEstimator):
+class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Dense associative memory classifier / clusterer (docs/theory.md, sections 2-3).
 
     Parameters
