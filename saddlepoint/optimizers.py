@@ -26,7 +26,7 @@ Each optimiser advances a :class:`~saddlepoint.objective.ModelState` by one epoc
 import numpy as np
 
 from . import model, special
-from ._numerics import flush_small
+from ._numerics import FLUSH_RELATIVE, flush_small
 from ._validation import check_int, check_real
 from .objective import batch_statistics, pass_statistics
 
@@ -204,10 +204,17 @@ class MomentumSGD(Optimizer):
             logJ = logJ - lr * vJ
             with np.errstate(invalid="ignore"):
                 J_new = np.exp(logJ - np.max(logJ, axis=1, keepdims=True))
-            J_new[~np.isfinite(J_new)] = 0.0
+            # Floor at FLUSH_RELATIVE of the row maximum (1 here), before and after the sweeps.
+            # A mirror step never reaches zero in exact arithmetic; in floating point a zero
+            # would be absorbing (log 0 = -inf) and a row whose class entries all vanished could
+            # never take its mass back from the "none" column. The floor keeps every entry
+            # recoverable and, like the flush elsewhere, no product with it is subnormal.
+            floor = FLUSH_RELATIVE[np.dtype(np.float64)]
+            J_new[~np.isfinite(J_new)] = floor
+            np.maximum(J_new, floor, out=J_new)
             rows, cols = _table_targets(state, objective)
             sinkhorn_sweeps(J_new, rows, cols, self.sweeps)
-            flush_small(J_new, axis=1)
+            np.maximum(J_new, floor * J_new.max(axis=1, keepdims=True), out=J_new)
             state.J = J_new
 
     def params(self):
