@@ -71,7 +71,7 @@ def test_theories_name_the_regime_and_what_is_left_out():
     # the corrected theory leaves out O(1/N^2): much smaller
     assert np.all(th["left_out"]["corrected"] < 0.2 * th["left_out"]["finite_N"].max())
     em = theories(pb, "em")
-    assert em["primary"] == "population" and "alpha = inf" in em["note"]
+    assert em["primary"] == "population_self" and "alpha = inf" in em["note"]
     # the finite-sample self term lowers the overlaps by O(N/M): (1-m*^2) E[r^2] / (2 M |E[r x]|^2) ~ 1e-3
     assert 1e-4 < em["left_out"]["population"][0, 0] < 1e-2
 
@@ -88,4 +88,27 @@ def test_simulate_cli_names_theories_and_verdict(capsys):
     status = main(["simulate", "--n", "20", "--p", "2", "--p-star", "2", "--beta", "3", "--b-star", "1", "--alpha", "5",
                    "--method", "em", "--seeds", "2", "--no-progress"])
     out = capsys.readouterr().out
-    assert "alpha = inf" in out and "finite-sample bias" in out
+    assert "alpha = inf" in out and "finite-sample" in out
+
+
+def test_em_self_term_matches_single_memory_maximum(rng):
+    """P = P* = 1: the maximum of the likelihood is w = S/|S| exactly (r = 1), so
+    E[m] = E_data[S.xi/|S|]; the population value is 1 and the self term predicts
+    -(1 - m*^2)/(2 M m*^2) to leading order in N/M."""
+    from saddlepoint.solvers import solve
+    from saddlepoint.teacher import gram_teacher
+    from saddlepoint.verdict import em_finite_sample_shift
+
+    N, M = 50, 100
+    pb = Problem(gram=np.eye(1), P=1, beta=2.0, alpha=math.inf, N=N, b_star=1.0)
+    sol = solve(pb)
+    shift = em_finite_sample_shift(sol, M)[0, 0]
+    K = 2000
+    vals = np.empty(K)
+    for k in range(K):
+        t = gram_teacher(pb.gram, N, pb.beta_star, rng)
+        S = t.sample(M, rng)[0].sum(axis=0)
+        vals[k] = t.memories[0] @ S / np.linalg.norm(S)
+    # shift ~ -8e-3; the O((N/M)^2) remainder ~ shift^2 ~ 1e-4; Monte Carlo error ~ 4e-5
+    assert abs(vals.mean() - (1.0 + shift)) < 4 * vals.std() / math.sqrt(K) + 3 * shift**2
+    assert abs(vals.mean() - 1.0) > 0.5 * abs(shift)
