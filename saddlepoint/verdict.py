@@ -380,13 +380,17 @@ def format_verdicts(d):
     """Human-readable lines for the keys written by :func:`verdicts`."""
     lines = [f"compared with: {d['theory_label']}", f"  ({d['theory_note']})"]
     P, Ps = np.shape(d["m_mean"])
+    sym = d.get("symmetric")
     for key, t in d.get("theories", {}).items():
         star = "*" if key == d["theory_kind"] else " "
         lo = t["max_left_out"]
-        lines.append(f" {star}{t['label']}: max |gap| = {t['max_abs_gap_sigma']:.2f} stderr"
+        gap = f"max |gap| = {t['max_abs_gap_sigma']:.2f} stderr entry by entry"
+        if sym and key in sym["gap_sigma"]:
+            gap = (f"max |gap| = {_max_abs(sym['gap_sigma'][key]):.2f} stderr over symmetry-merged entries "
+                   f"({t['max_abs_gap_sigma']:.2f} entry by entry)")
+        lines.append(f" {star}{t['label']}: {gap}"
                      + ("" if not np.isfinite(lo) else f"; it leaves out up to {lo:.2g}"))
         lines += ["     " + "  ".join(f"{v: .5f}" for v in row) for row in t["m"]]
-    sym = d.get("symmetric")
     if sym:
         lines.append("entries equal in theory (exchangeable), averaged per seed before the error:")
         for i, g in enumerate(sym["groups"]):
