@@ -267,29 +267,28 @@ def fit_scaling(N, values, stderr, p_value=0.05):
         ``"a+b/N+c/N^2"``), ``coef`` (list per entry), ``p_value`` -- arrays of the trailing
         shape -- and ``warn`` (True where ``chi2/dof > CHI2_WARN``).
     """
+    from .simulate import extrapolate
+
+    lin = extrapolate(N, values, stderr)  # validates the input; the a + b/N model
     N = np.asarray(N, dtype=float)
     v = np.asarray(values, dtype=float)
-    e = np.asarray(stderr, dtype=float)
-    if N.ndim != 1 or N.size < 2 or v.shape[0] != N.size or e.shape != v.shape:
-        raise ValueError("fit_scaling needs >= 2 values of N and values/stderr of shape (len(N), ...)")
-    if np.any(~np.isfinite(e)) or np.any(e <= 0):
-        raise ValueError("stderr must be finite and positive (run more than one seed)")
-    fv, fe = v.reshape(N.size, -1), e.reshape(N.size, -1)
+    fv, fe = v.reshape(N.size, -1), np.asarray(stderr, dtype=float).reshape(N.size, -1)
     k = fv.shape[1]
     out = {key: np.full(k, np.nan) for key in ("a", "a_err", "chi2", "dof", "chi2_dof", "p_value")}
     out["model"] = np.empty(k, dtype=object)
     out["coef"] = []
-    X1 = np.column_stack([np.ones_like(N), 1.0 / N])
-    X2 = np.column_stack([X1, 1.0 / N**2])
+    X2 = np.column_stack([np.ones_like(N), 1.0 / N, 1.0 / N**2])
+    flat = {key: np.ravel(lin[key]) for key in ("a", "a_err", "b", "chi2")}
     for j in range(k):
-        coef, cov, chi2 = _wls(X1, fv[:, j], fe[:, j])
+        coef, a_err, chi2 = [flat["a"][j], flat["b"][j]], flat["a_err"][j], flat["chi2"][j]
         dof, model = N.size - 2, "a+b/N"
         pv = float(stats.chi2.sf(chi2, dof)) if dof > 0 else math.nan
         if dof > 0 and pv < p_value and N.size >= 4:
             coef, cov, chi2 = _wls(X2, fv[:, j], fe[:, j])
+            a_err = math.sqrt(cov[0, 0])
             dof, model = N.size - 3, "a+b/N+c/N^2"
             pv = float(stats.chi2.sf(chi2, dof))
-        out["a"][j], out["a_err"][j] = coef[0], math.sqrt(cov[0, 0])
+        out["a"][j], out["a_err"][j] = coef[0], a_err
         out["chi2"][j], out["dof"][j] = chi2, dof
         out["chi2_dof"][j] = chi2 / dof if dof > 0 else math.nan
         out["p_value"][j] = pv
