@@ -112,3 +112,31 @@ def test_em_self_term_matches_single_memory_maximum(rng):
     # shift ~ -8e-3; the O((N/M)^2) remainder ~ shift^2 ~ 1e-4; Monte Carlo error ~ 4e-5
     assert abs(vals.mean() - (1.0 + shift)) < 4 * vals.std() / math.sqrt(K) + 3 * shift**2
     assert abs(vals.mean() - 1.0) > 0.5 * abs(shift)
+
+
+def test_scaling_summary_merges_groups_and_the_figure_states_chi2(rng, tmp_path):
+    """Synthetic finite-size data drawn around the corrected theory: the corrected chi2 is
+    ~ chi2(len(N)), the groups are the diagonal and the off-diagonal, and the figure is written."""
+    from saddlepoint.figures.finite_size import plot_finite_size
+    from saddlepoint.simulate import theory_solution
+    from saddlepoint.verdict import corrected_theory, scaling_summary
+
+    pb = Problem(gram=np.eye(2), P=2, beta=3.0, alpha=10.0, N=50, b_star=1.0)
+    Ns, K = [50, 100, 200], 16
+    data = {"N": Ns, "M": [10 * n for n in Ns], "m_mean": [], "m_stderr": [], "theory_m": [], "m_seeds": []}
+    for n in Ns:
+        p = pb.replace(N=n)
+        tc = corrected_theory(p, "specialized", 10 * n)[0]
+        seeds = tc[None] + 0.004 * rng.standard_normal((K, 2, 2))
+        data["m_seeds"].append(seeds)
+        data["m_mean"].append(seeds.mean(axis=0))
+        data["m_stderr"].append(seeds.std(axis=0, ddof=1) / math.sqrt(K))
+        data["theory_m"].append(theory_solution(p, "gibbs")[1])
+    data["theory_inf"] = theory_solution(pb.replace(N=math.inf), "gibbs")[1]
+    data.update(scaling_summary(data, pb, "gibbs"))
+    assert data["group_names"] == ["m11,m22", "m12,m21"]
+    # chi2 with 3 dof: below its 99.9% quantile (16.3) for both groups
+    assert np.all(np.asarray(data["corrected_chi2"]) < 16.3)
+    assert "scaling_fit" in data and np.all(np.isfinite(data["inf_gap_sigma"]))
+    out = plot_finite_size(data, tmp_path / "fss.png")
+    assert out.exists() and out.stat().st_size > 1000
