@@ -43,6 +43,7 @@ __all__ = [
     "example_law",
     "finite_n_correction",
     "log_normalizer_derivatives",
+    "span_basis",
 ]
 
 
@@ -272,9 +273,13 @@ class FiniteNCorrection:
     m_laplace, m_quenched : the Gaussian-fluctuation and quenched-disorder corrections.
     m : corrected prediction ``m_population + m_laplace + m_quenched``.
     Q_* : the same for the off-diagonal student Gram ``E[w^nu.w^l]``.
-    residual : of the population saddle; ``converged`` its flag.
-    eigenvalues : of ``Sigma = (-Gamma'')^{-1}`` restricted to ``theta`` (large values flag a
-        soft mode, where the expansion degrades).
+    residual : float
+        Of the population saddle; ``converged`` is ``residual < 1e-10``.
+    M : float
+        Number of examples used.
+    susceptibility : float
+        Largest modulus of an eigenvalue of ``Sigma = (-Gamma'')^{-1}`` restricted to
+        ``theta``: large values flag a soft mode, where the expansion degrades.
     """
 
     m_theory_N: np.ndarray

@@ -50,7 +50,7 @@ def test_single_memory_matches_exact_vmf_average(P_star, rng):
     plain finite-N theory must not."""
     N, alpha, beta = 40, 2.0, 1.5
     sol = _solution(1, P_star, beta, alpha, N)
-    c = finite_n_correction(sol)
+    c = sol.finite_n_correction()
     M = int(alpha * N)
     K = 1000
     vals = np.empty((K, P_star))
