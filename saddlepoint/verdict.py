@@ -436,6 +436,7 @@ def scaling_summary(data, problem, method, init="specialized"):
     inside = {j for g in groups for j in g}
     groups = groups + [[j] for j in range(P * Ps) if j not in inside]
     out["groups"] = groups
+    out["theory_N_label"] = "finite-N" if method == "gibbs" else "population map"
     out["group_names"] = [_entry_names(P, Ps, g) for g in groups]
     if method == "gibbs":
         tc = []
@@ -483,7 +484,7 @@ def format_scaling(d):
         for j, name in enumerate(d["group_names"]):
             m, e = d["merged_mean"][i][j], d["merged_stderr"][i][j]
             tN = d["merged_theory_N"][i][j]
-            txt = f"{name} {m:.5f}+-{e:.5f} (finite-N {tN:.5f}, {(m - tN) / e:+.1f}"
+            txt = f"{name} {m:.5f}+-{e:.5f} ({d.get('theory_N_label', 'finite-N')} {tN:.5f}, {(m - tN) / e:+.1f}"
             if has_c:
                 tc = d["merged_theory_corrected"][i][j]
                 txt += f"; corrected {tc:.5f}, {(m - tc) / e:+.1f}"
@@ -495,8 +496,9 @@ def format_scaling(d):
     fit = d.get("scaling_fit")
     if fit is not None:
         for j, name in enumerate(d["group_names"]):
-            line = (f"extrapolation {name}: {fit['model'][j]}, a = {fit['a'][j]:.5f}+-{fit['a_err'][j]:.5f}, "
-                    f"chi2/dof = {fit['chi2'][j]:.1f}/{int(fit['dof'][j])}")
+            quality = (f"chi2/dof = {fit['chi2'][j]:.1f}/{int(fit['dof'][j])}" if fit["dof"][j] > 0
+                       else "no degree of freedom left (the fit is exact; no quality check)")
+            line = f"extrapolation {name}: {fit['model'][j]}, a = {fit['a'][j]:.5f}+-{fit['a_err'][j]:.5f}, {quality}"
             if d.get("inf_gap_sigma") is not None:
                 line += f"; N = inf theory {d['merged_theory_inf'][j]:.5f}, gap {d['inf_gap_sigma'][j]:+.2f} stderr"
             if fit["warn"][j]:
