@@ -36,6 +36,7 @@ __all__ = [
     "format_verdicts",
     "format_scaling",
     "CHI2_WARN",
+    "BARRIER_WARN",
 ]
 
 #: chi2 per degree of freedom above which a fit is flagged.
@@ -106,6 +107,25 @@ def corrected_theory(problem, init, M, solution=None):
     return corr.m[order], corr.Q[np.ix_(order, order)], corr.shift[order]
 
 
+#: ``N dPhi`` below which the posterior visits the other branch (the single-saddle theory fails).
+BARRIER_WARN = 5.0
+
+
+def _branch_barrier(problem, solution, init):
+    """``N (Phi_this - Phi_other)`` between the saddle point compared with and the other branch
+    (merged vs specialised), or None when they coincide or the other does not converge.
+
+    The posterior weight of a branch is ``exp(N Phi)``; when the two branches (or the mirror
+    images of a specialised state, connected through the merged saddle) differ by ``N dPhi`` of
+    order one, a finite-N posterior visits both and no single saddle point describes it."""
+    from .simulate import theory_solution
+
+    other = theory_solution(problem, "gibbs", "specialized" if init == "symmetric" else "symmetric")[0]
+    if not other.converged or np.allclose(np.sort(other.m.ravel()), np.sort(solution.m.ravel()), atol=1e-6):
+        return None
+    return float(problem.N * (solution.free_entropy - other.free_entropy))
+
+
 def theories(problem, method, init="specialized", M=None):
     """The theories a simulation of ``problem`` can be compared with.
 
@@ -155,6 +175,7 @@ def theories(problem, method, init="specialized", M=None):
                 if m_inf is not None:
                     out["left_out"]["inf"] = np.abs(m_c - m_inf)
         out["primary"] = "corrected" if out["m"]["corrected"] is not None else "finite_N"
+        out["barrier"] = _branch_barrier(problem, sol_N, init) if m_N is not None else None
         out["note"] = (f"Gibbs samples the posterior at alpha = M/N = {M / problem.N:g}: compared with the "
                        "finite-alpha theory at this N (class weights fixed)")
     else:
@@ -363,6 +384,15 @@ def verdicts(problem, res, method, init="specialized"):
         verdict = max(_max_abs(sym["gap_sigma"][th["primary"]]),
                       _max_abs(np.ravel(out["gap_sigma"])[rest]) if rest else 0.0)
     out["verdict_gap_sigma"] = verdict
+    b = th.get("barrier")
+    out["branch_barrier"] = b
+    if b is not None and abs(b) < BARRIER_WARN:
+        out["branch_warning"] = (f"N (Phi_this - Phi_other branch) = {b:.2f}: the posterior at this N visits both "
+                                 "branches (and mirror states), which no single saddle point (nor its O(1/N) "
+                                 "correction) describes; use a larger --n")
+    elif b is not None and b < 0:
+        out["branch_warning"] = (f"N (Phi_this - Phi_other branch) = {b:.2f}: this branch is metastable, the "
+                                 "other has the larger posterior weight; a long enough chain leaves it")
     lo = th["left_out"].get(th["primary"])
     if lo is not None:
         bad = np.abs(out["gap_sigma"]) > 3.0
@@ -404,6 +434,8 @@ def format_verdicts(d):
         if not ok and d.get("verdict_within_left_out"):
             lines.append("  ... but every entry off by more than 3 stderr is within the expected size of what this "
                          "theory leaves out (see 'leaves out' above)")
+    if d.get("branch_warning"):
+        lines.append("WARNING: " + d["branch_warning"])
     if d.get("seed_note"):
         lines.append("note: " + d["seed_note"])
     return lines

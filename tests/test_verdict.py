@@ -140,3 +140,17 @@ def test_scaling_summary_merges_groups_and_the_figure_states_chi2(rng, tmp_path)
     assert "scaling_fit" in data and np.all(np.isfinite(data["inf_gap_sigma"]))
     out = plot_finite_size(data, tmp_path / "fss.png")
     assert out.exists() and out.stat().st_size > 1000
+
+
+def test_branch_barrier_flags_a_posterior_that_visits_both_branches():
+    """Overlapping teacher memories (c = 0.3), beta = 5, alpha = 2: specialised and merged
+    branches differ by N dPhi ~ 0.9 at N = 100 (Gibbs chains there wander between mirror
+    specialised states, overlaps ~0.63 in every entry); orthogonal memories: ~27."""
+    from saddlepoint.problem import make_gram
+
+    ov = Problem(gram=make_gram("overlap", P_star=2, c=0.3), P=2, beta=5.0, alpha=2.0, N=100, b_star=1.0)
+    orth = Problem(gram=np.eye(2), P=2, beta=5.0, alpha=2.0, N=100, b_star=1.0)
+    b_ov, b_orth = theories(ov, "gibbs")["barrier"], theories(orth, "gibbs")["barrier"]
+    # N dPhi is N times a per-N free-entropy difference: doubling N doubles it
+    assert 0.5 < b_ov < 2.0 and b_orth > 20.0
+    assert theories(ov.replace(N=200), "gibbs")["barrier"] == pytest.approx(2 * b_ov, rel=0.1)
