@@ -509,8 +509,16 @@ def format_scaling(d):
     """Human-readable lines for :func:`scaling_summary` keys of ``d``."""
     if "groups" not in d:
         return []
-    lines = ["entries merged by symmetry (per-seed averages): " + "; ".join(d["group_names"])]
     has_c = "merged_theory_corrected" in d
+    if has_c:
+        lo = np.nanmax(np.abs(np.asarray(d["merged_theory_corrected"]) - np.asarray(d["merged_theory_N"])))
+        lines = ["compared with: the finite-N saddle point (A_N in place of a; leaves out O(1/N), up to "
+                 f"{lo:.2g} here) and the finite-N saddle point + O(1/N) correction (docs/finite_n.md; leaves out "
+                 "O(1/N^2)) at each N; the N = inf saddle point through the extrapolation"]
+    else:
+        lines = ["compared with: the alpha = inf population map at each N (exact at that N; leaves out the "
+                 "finite-sample bias O(N/M) of a trained student); the N = inf saddle point through the extrapolation"]
+    lines.append("entries merged by symmetry (per-seed averages): " + "; ".join(d["group_names"]))
     for i, N in enumerate(d["N"]):
         parts = []
         for j, name in enumerate(d["group_names"]):
@@ -525,6 +533,9 @@ def format_scaling(d):
     if has_c:
         lines.append("corrected theory against all N: chi2 = "
                      + ", ".join(f"{c:.1f}" for c in np.ravel(d["corrected_chi2"])) + f" for {d['corrected_dof']} dof")
+        worst = float(np.nanmax(np.abs(d["corrected_gap_sigma"])))
+        lines.append(f"verdict: the corrected theory {'agrees' if worst <= 3 else 'DIFFERS'} at every N "
+                     f"(largest gap {worst:.2f} stderr over merged entries)")
     fit = d.get("scaling_fit")
     if fit is not None:
         for j, name in enumerate(d["group_names"]):
