@@ -445,6 +445,13 @@ class Solution:
         ev = self.jacobian_eigenvalues
         return float(np.max(np.abs(ev))) if ev.size else float("nan")
 
+    def finite_n_correction(self, M=None):
+        """The O(1/N)-corrected posterior mean at this finite-N, finite-alpha saddle point
+        (:func:`saddlepoint.finite_n.finite_n_correction`, docs/finite_n.md)."""
+        from .finite_n import finite_n_correction
+
+        return finite_n_correction(self, M=M)
+
     def state_dict(self):
         """The order parameters only (``m``, ``p``, ``Q``), e.g. to start another solve."""
         d = {"m": self.m, "p": self.p, "Q": self.Q}

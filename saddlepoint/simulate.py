@@ -553,7 +553,7 @@ def finite_size_scaling(problem, n_list, *, method="gibbs", seeds=8, seed=0, ini
     n_list = [check_int("n_list entry", n, 2) for n in n_list]
     if not n_list:
         raise ValueError("n_list must hold at least one N")
-    out = {"N": [], "M": [], "m_mean": [], "m_stderr": [], "theory_m": [], "interrupted": False,
+    out = {"N": [], "M": [], "m_mean": [], "m_stderr": [], "theory_m": [], "m_seeds": [], "interrupted": False,
            "method": method, "problem": problem.describe()}
     with engine(scheduler, client) as cluster:  # one connection for every N
         for N in n_list:
@@ -575,6 +575,7 @@ def finite_size_scaling(problem, n_list, *, method="gibbs", seeds=8, seed=0, ini
             out["M"].append(res.M)
             out["m_mean"].append(res.m_mean)
             out["m_stderr"].append(res.m_stderr)
+            out["m_seeds"].append(res.m)  # per seed, for averaging exchangeable entries (saddlepoint.verdict)
             out["theory_m"].append(np.full(res.m_mean.shape, np.nan) if tm is None else tm)
             if csv_path is not None:
                 rows = []

@@ -82,11 +82,11 @@ def simulation_report(problem, res, method, init, with_theory=True):
         d["theory_alpha"] = float(sol.problem.alpha)
         d["theory_exact"] = bool(getattr(sol.problem, "exact", False))
         d["theory_m"] = tm
-        if tm is not None and res.K > 0:
-            err = np.asarray(res.m_stderr, dtype=float)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                d["gap_sigma"] = (res.m_mean - tm) / err
-            d["max_abs_gap_sigma"] = float(np.nanmax(np.abs(d["gap_sigma"]))) if np.any(err > 0) else math.nan
+        if res.K > 0:
+            from ..verdict import verdicts
+
+            d.update(verdicts(problem, res, method, init))
+            tm = d["theory_m"]
         if tm is not None and res.K > 0 and method != "gibbs" and np.all(np.isfinite(res.split)):
             from ..hierarchy import population_split
             from ..simulate import match_students
@@ -106,12 +106,9 @@ def _human(d):
     for row, erow in zip(d["m_mean"], d["m_stderr"]):
         lines.append("  " + "  ".join(f"{v: .5f}+-{e:.5f}" for v, e in zip(row, erow)))
     if d.get("theory_m") is not None:
-        lines.append(f"theory m (alpha = {d['theory_alpha']:g}{', exact map' if d.get('theory_exact') else ''}):")
-        lines += ["  " + "  ".join(f"{v: .5f}" for v in row) for row in d["theory_m"]]
-        lines.append(f"max |gap| = {d['max_abs_gap_sigma']:.2f} standard errors")
-        if d["K"] < 8:
-            lines.append(f"note: with K = {d['K']} seeds the gap is Student-t with {d['K'] - 1} dof "
-                         "(heavy tails): use --seeds >= 8 for a meaningful comparison")
+        from ..verdict import format_verdicts
+
+        lines += format_verdicts(d)
         if d.get("theory_split") is not None:
             lines.append("split eigenvalues lambda_max(J_-): simulation "
                          + ", ".join(f"{v:.5f}+-{e:.5f}" for v, e in zip(d["split_mean"], d["split_stderr"]))
