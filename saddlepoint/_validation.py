@@ -46,6 +46,8 @@ def check_real(name, value, minimum=None, maximum=None, strict=False, allow_inf=
     """
     if isinstance(value, bool):
         raise TypeError(f"{name} must be a real number, got {value!r}")
+    if np.iscomplexobj(value):  # float() of a numpy complex drops the imaginary part
+        raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -68,6 +70,8 @@ def check_array(name, value, ndim=None, shape=None, minimum=None, finite=True, d
 
     ``shape`` may contain ``None`` for free axes.
     """
+    if np.iscomplexobj(value) and np.dtype(dtype).kind != "c":
+        raise TypeError(f"{name} must be real, got a complex array")  # not silently dropped
     try:
         arr = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError):

@@ -68,8 +68,7 @@ def _batches(M, P):
 
 def hidden_posterior(X, W, b, pi):
     """Hidden-unit posterior ``softmax_nu(b w^nu.x + log pi_nu)`` (docs/theory.md, section 2), shape (M, P)."""
-    L = b * (X @ W.T) + np.log(pi)[None, :]
-    return np.exp(L - logsumexp(L, axis=1, keepdims=True))
+    return model.softmax_scores(X @ W.T, b, np.log(pi)[None, :])
 
 
 def class_probabilities(X, W, b, pi, p):

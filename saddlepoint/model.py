@@ -42,6 +42,7 @@ __all__ = [
     "statistics",
     "log_likelihood",
     "riemannian_gradient",
+    "softmax_scores",
     "sinkhorn",
     "balanced_mstep",
     "em_map",
@@ -142,10 +143,28 @@ def logits(X, W, beta, pi=None, p=None, y=None, varsigma=1.0):
     return varsigma * params.beta * (X @ params.W.T) + log_prior_table(params.pi, params.p)[:, y].T
 
 
+def softmax_scores(S, b, log_prior):
+    """Rows of ``softmax_nu(b S_{a nu} + log_prior_{a nu})``, shape (M, P), each summing to one.
+
+    ``b S`` is shifted by its row maximum *before* the prior is added: at large ``b``
+    (``b = 1e16``) ``b w.x + log pi`` rounds ``log pi`` away, so identical memories lost
+    their prior; the shifted form keeps it. Rows are renormalised after ``exp``
+    (``L - logsumexp(L)`` is not exactly normalised when ``|L| ~ 1e16``).
+    """
+    L = b * (S - S.max(axis=1, keepdims=True)) + log_prior
+    with np.errstate(invalid="ignore"):
+        L -= L.max(axis=1, keepdims=True)
+    R = np.exp(L)
+    R /= R.sum(axis=1, keepdims=True)
+    return R
+
+
 def responsibilities(X, W, beta, pi=None, p=None, y=None, varsigma=1.0):
     """Responsibilities ``r_nu(x_a, y_a)`` (docs/theory.md, section 2), shape (M, P); rows sum to one."""
-    L = logits(X, W, beta, pi, p, y, varsigma)
-    return np.exp(L - logsumexp(L, axis=1, keepdims=True))
+    X, y, params = validate(X, W, beta, pi, p, y)
+    varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0, strict=False)
+    return softmax_scores(X @ params.W.T, varsigma * params.beta,
+                          log_prior_table(params.pi, params.p)[:, y].T)
 
 
 def statistics(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=None, backend="auto"):
@@ -244,6 +263,18 @@ def _check_marginals(T, row_sums, col_sums):
     return T, row_sums, col_sums
 
 
+def _on_support(solver, T, row_sums, col_sums, **kw):
+    """Run ``solver`` on the rows and columns with positive target marginals and embed the
+    result in a zero table: a zero target leaves nothing to balance, and kept in the Newton
+    systems it made them singular (LAPACK errors, "SVD did not converge")."""
+    T, row_sums, col_sums = _check_marginals(T, row_sums, col_sums)
+    rows, cols = row_sums > 0, col_sums > 0
+    J = np.zeros_like(T)
+    if rows.any() and cols.any():
+        J[np.ix_(rows, cols)] = solver(T[np.ix_(rows, cols)], row_sums[rows], col_sums[cols], **kw)
+    return J
+
+
 def sinkhorn(T, row_sums, col_sums=None, tol=1e-13, max_iter=100):
     """KL projection of a non-negative table onto given marginals (docs/theory.md, section 2: Sinkhorn-Knopp).
 
@@ -267,6 +298,8 @@ def sinkhorn(T, row_sums, col_sums=None, tol=1e-13, max_iter=100):
         makes them infeasible).
     """
     T, row_sums, col_sums = _check_marginals(T, row_sums, col_sums)
+    if not (np.all(row_sums > 0) and np.all(col_sums > 0)):
+        return _on_support(sinkhorn, T, row_sums, col_sums, tol=tol, max_iter=max_iter)
     P, C = T.shape
     T = T / T.max() if T.size and T.max() > 0 else np.ones_like(T)
     T[T.sum(axis=1) == 0, :] = 1.0
@@ -341,8 +374,22 @@ def balanced_mstep(T, row_sums, col_sums=None, tol=1e-13, max_iter=200):
     diagonal scaling) unless ``T`` already has the target marginals: only with this update
     are the fixed points of the EM map stationary points of the likelihood in ``p``
     (see docs/theory.md, section 3).
+
+    A row of ``T`` that is entirely zero (a dead memory) does not enter the objective; it
+    gets ``J_nu = r_nu c / sum(c)`` (uniform class weights ``p_nu = c / sum c``), and the
+    live rows are solved for the remaining column sums, so every row sums to ``r_nu``.
+    Rows and columns with a zero target are zero.
     """
     T, r, c = _check_marginals(T, row_sums, col_sums)
+    if not (np.all(r > 0) and np.all(c > 0)):
+        return _on_support(balanced_mstep, T, r, c, tol=tol, max_iter=max_iter)
+    dead = ~(T.sum(axis=1) > 0)
+    if dead.any():
+        J = np.outer(r, c / c.sum())
+        if not dead.all():
+            live = ~dead
+            J[live] = balanced_mstep(T[live], r[live], c - r[dead].sum() * c / c.sum(), tol=tol, max_iter=max_iter)
+        return J
     P, C = T.shape
     T = np.maximum(T / T.sum(), 1e-300) * r.sum()
     mask = T > 1e-300

@@ -114,6 +114,8 @@ _TAB_UPP, _DEG_UPP = _with_degrees(_DEBYE_Q2[2:])
 # Stirling remainder lgamma(nu+1) - (nu+1/2) log nu + nu - log(2 pi)/2 = sum B_2j/(2j(2j-1) nu^(2j-1))
 _STIRLING = [1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156, -3617 / 122400]
 _STIRLING_ARR = np.array(_STIRLING)
+_LOG2 = math.log(2.0)
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -132,6 +134,8 @@ def _check(name, value, minimum=0.0):
         if value < minimum:
             raise ValueError(f"{name} must be >= {minimum:g}, got {value!r}")
         return np.float64(value)
+    if np.iscomplexobj(value):  # asarray(dtype=float) would drop the imaginary part
+        raise TypeError(f"{name} must be real, got a complex value")
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -313,8 +317,10 @@ def _hankel(nu, k, level):
         tm2, tm1 = tm1, tm1 * t
         H = H + b * tm1
     Lt = Ht / H
-    log_i = k - 0.5 * np.log(2.0 * np.pi * k) + np.log(H)
-    log_z = _sp.gammaln(nu + 1.0) + nu * np.log(2.0 / k) + log_i
+    # log(2 pi k) and log(2 / k) split so that neither overflows nor goes subnormal at
+    # k ~ 1e308 (2 pi k = inf gave log Z = -inf)
+    log_i = k - 0.5 * (_LOG_2PI + np.log(k)) + np.log(H)
+    log_z = _sp.gammaln(nu + 1.0) + nu * (_LOG2 - np.log(k)) + log_i
     A = 1.0 - (nu + 0.5) * t - t * t * Lt
     if level < 2:
         return log_z, A, None
@@ -456,8 +462,8 @@ def _k_hankel(nu, k, level):
         tm2, tm1 = tm1, tm1 * t
         H += b * tm1
     Lt = Ht / H
-    log_i = k - 0.5 * math.log(2.0 * math.pi * k) + math.log(H)
-    log_z = math.lgamma(nu + 1.0) + nu * math.log(2.0 / k) + log_i
+    log_i = k - 0.5 * (_LOG_2PI + math.log(k)) + math.log(H)
+    log_z = math.lgamma(nu + 1.0) + nu * (_LOG2 - math.log(k)) + log_i
     A = 1.0 - (nu + 0.5) * t - t * t * Lt
     if level < 2:
         return log_z, A, np.nan
@@ -592,7 +598,12 @@ def log_bessel_i(nu, x):
     nu_b, x_b = np.broadcast_arrays(nu, x)
     out = np.array(lz, dtype=float, copy=True)
     pos = x_b > 0
-    out[pos] = lz[pos] - _sp.gammaln(nu_b[pos] + 1.0) + nu_b[pos] * np.log(0.5 * x_b[pos])
+    # nu log(x/2) as nu (log x - log 2): x/2 underflows to 0 at x = 5e-324, and the
+    # nu = 0 term is exactly 0 (not 0 * log 0 = NaN)
+    with np.errstate(divide="ignore"):
+        lx = np.log(x_b[pos]) - _LOG2
+    nu_p = nu_b[pos]
+    out[pos] = lz[pos] - _sp.gammaln(nu_p + 1.0) + np.where(nu_p > 0, nu_p * lx, 0.0)
     out[~pos & (nu_b > 0)] = -np.inf
     return _as_output(out)
 
@@ -685,8 +696,16 @@ def inverse_mean_resultant_length(N, a, tol=1e-15, max_iter=60):
 
 
 # --- large-N limits (kappa = k / N fixed) ------------------------------------------------
-def _s(kappa):
-    return np.hypot(1.0, 2.0 * kappa)  # s = sqrt(1 + 4 kappa^2)
+def _half_s(kappa):
+    """s / 2 = sqrt(1/4 + kappa^2), which (unlike s = sqrt(1 + 4 kappa^2)) does not overflow
+    for finite kappa."""
+    return np.hypot(0.5, kappa)
+
+
+def _a(kappa):
+    # a = 2 kappa / (1 + s) = kappa / (1/2 + s/2): finite up to kappa = 1.8e308 (the form
+    # 4 kappa^2 / (1 + s) was inf / inf = NaN above kappa ~ 1e154)
+    return kappa / (0.5 + _half_s(kappa))
 
 
 def large_n_log_normalizer(kappa):
@@ -703,9 +722,8 @@ def large_n_log_normalizer(kappa):
     float or ndarray
     """
     kappa = _check("kappa", kappa)
-    s = _s(kappa)
-    sm1 = 4.0 * kappa * kappa / (1.0 + s)
-    return _as_output(0.5 * sm1 - 0.5 * np.log1p(0.5 * sm1))
+    half_sm1 = kappa * _a(kappa)  # (s - 1) / 2 = 2 kappa^2 / (1 + s), without overflow
+    return _as_output(half_sm1 - 0.5 * np.log1p(half_sm1))
 
 
 def large_n_mean_resultant_length(kappa):
@@ -721,7 +739,7 @@ def large_n_mean_resultant_length(kappa):
     float or ndarray
     """
     kappa = _check("kappa", kappa)
-    return _as_output(2.0 * kappa / (1.0 + _s(kappa)))
+    return _as_output(_a(kappa))
 
 
 def large_n_mean_resultant_length_prime(kappa):
@@ -737,8 +755,9 @@ def large_n_mean_resultant_length_prime(kappa):
     float or ndarray
     """
     kappa = _check("kappa", kappa)
-    s = _s(kappa)
-    return _as_output(2.0 / (s * (1.0 + s)))
+    h = _half_s(kappa)
+    with np.errstate(over="ignore"):  # 1 / inf = 0: the true value < 1e-300 underflows anyway
+        return _as_output(1.0 / (h * (1.0 + 2.0 * h)))  # = 2 / (s (1 + s))
 
 
 def large_n_inverse_mean_resultant_length(a):
