@@ -2,8 +2,18 @@
 
 Formats: a JSON document for a single result (a Solution, a CLI report), a CSV table with a
 JSON side-car for sweeps, and ``.npz`` arrays with a JSON side-car for simulator runs.
+
+JSON is standard JSON: NaN is written ``null`` (older files wrote the string ``"nan"``; both
+are read), infinities the strings ``"inf"``/``"-inf"``.
+
+Resumable outputs (sweeps, studies, simulations) share three helpers, whatever runs their
+jobs: :func:`output_lock` (one run per output directory at a time), :func:`check_resume`
+(an output records every parameter that defines it; a rerun with other parameters, or
+results without their record, are refused) and :func:`read_csv_rows` with
+:func:`repair_csv` (a row torn by a kill is detected, dropped and recomputed).
 """
 
+import contextlib
 import csv
 import dataclasses
 import datetime
@@ -17,7 +27,15 @@ import numpy as np
 from . import __version__
 
 __all__ = [
+    "OutputLockedError",
+    "ResumeMismatchError",
     "to_jsonable",
+    "from_jsonable",
+    "check_version",
+    "check_writable",
+    "output_lock",
+    "check_resume",
+    "repair_csv",
     "metadata",
     "save_json",
     "load_json",
@@ -28,31 +46,57 @@ __all__ = [
 ]
 
 
-def to_jsonable(obj):
+class OutputLockedError(OSError):
+    """Another run holds the lock of an output directory."""
+
+
+class ResumeMismatchError(ValueError):
+    """An output directory holds results of other parameters (or without their record)."""
+
+
+def to_jsonable(obj, nan=None):
     """Convert numpy arrays/scalars, dataclasses, complex numbers and non-finite floats into
-    plain JSON types. Complex numbers become ``[re, im]``; NaN/inf become strings so the
-    document stays strict JSON."""
+    plain JSON types. Complex numbers become ``[re, im]``; NaN becomes ``nan`` (default
+    ``None``, i.e. JSON ``null``), infinities the strings ``"inf"``/``"-inf"``, so the
+    document stays standard JSON."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_jsonable(getattr(obj, f.name), nan) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        return {str(k): to_jsonable(v, nan) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
+        return [to_jsonable(v, nan) for v in obj]
     if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
+        return to_jsonable(obj.tolist(), nan)
     if isinstance(obj, (np.bool_, bool)):
         return bool(obj)
     if isinstance(obj, (np.integer,)):
         return int(obj)
     if isinstance(obj, (complex, np.complexfloating)):
-        return [to_jsonable(float(obj.real)), to_jsonable(float(obj.imag))]
+        return [to_jsonable(float(obj.real), nan), to_jsonable(float(obj.imag), nan)]
     if isinstance(obj, (float, np.floating)):
         x = float(obj)
         if math.isfinite(x):
             return x
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+        return nan if math.isnan(x) else ("inf" if x > 0 else "-inf")
     if isinstance(obj, Path):
         return str(obj)
+    return obj
+
+
+_NONFINITE = {"nan": math.nan, "NaN": math.nan, "inf": math.inf, "Infinity": math.inf,
+              "-inf": -math.inf, "-Infinity": -math.inf}
+
+
+def from_jsonable(obj):
+    """Inverse of :func:`to_jsonable` for non-finite numbers: the strings ``"nan"``,
+    ``"inf"``, ``"-inf"`` (older files) become floats; ``null`` stays ``None`` (numpy reads
+    it as NaN in a float array)."""
+    if isinstance(obj, dict):
+        return {k: from_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [from_jsonable(v) for v in obj]
+    if isinstance(obj, str) and obj in _NONFINITE:
+        return _NONFINITE[obj]
     return obj
 
 
@@ -78,13 +122,24 @@ def save_json(path, obj):
     _atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
-def load_json(path):
-    """Read a JSON document written by :func:`save_json`."""
+def load_json(path, what="JSON file"):
+    """Read a JSON document written by :func:`save_json`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a file.
+    ValueError
+        If it is not valid JSON (the message names the file, line and column).
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such JSON file: {path}")
-    with open(path) as fh:
-        return json.load(fh)
+        raise FileNotFoundError(f"no such {what}: {path}")
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a valid {what} (not JSON: {exc})") from None
 
 
 def save_npz(path, arrays, meta):
@@ -105,43 +160,228 @@ def load_npz(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such .npz file: {path}")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as exc:  # BadZipFile, EOFError, zlib.error, "contains pickled data", ...
+        raise ValueError(f"{path} is not a readable .npz file written by saddlepoint "
+                         f"(truncated, corrupt or pickled: {type(exc).__name__}: {exc})") from None
     meta_path = path.with_suffix(".json")
-    meta = load_json(meta_path) if meta_path.is_file() else {}
+    meta = load_json(meta_path, "metadata side-car") if meta_path.is_file() else {}
     return arrays, meta
 
 
 def append_csv_rows(path, rows, fieldnames):
     """Append dict ``rows`` to a CSV table, writing the header if the file is new.
 
-    Each call flushes to disk, so an interrupted sweep keeps every finished row."""
+    Each call flushes to disk, so an interrupted sweep keeps every finished row. A torn last
+    line left by a killed writer is cut off first (:func:`repair_csv`), so that new rows
+    never join it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    repair_csv(path)
     new = not path.exists() or path.stat().st_size == 0
     with open(path, "a", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fieldnames)
         if new:
             writer.writeheader()
         for row in rows:
-            writer.writerow({k: to_jsonable(row.get(k)) for k in fieldnames})
+            writer.writerow({k: to_jsonable(row.get(k), nan="nan") for k in fieldnames})
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def read_csv_rows(path):
-    """Read a CSV table written by :func:`append_csv_rows`; numbers come back as floats."""
+def repair_csv(path):
+    """Cut a torn last line (no final newline: its writer was killed mid-row) off ``path``.
+
+    Every row is written whole with its newline last, so a line without one is exactly the
+    row that was being written. Returns the number of bytes removed (0 if none)."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return 0
+        # find the last newline (read backwards in blocks)
+        pos, keep = size, 0
+        while pos > 0:
+            step = min(65536, pos)
+            pos -= step
+            fh.seek(pos)
+            block = fh.read(step)
+            i = block.rfind(b"\n")
+            if i >= 0:
+                keep = pos + i + 1
+                break
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return size - keep
+
+
+def read_csv_rows(path, fieldnames=None):
+    """Read a CSV table written by :func:`append_csv_rows`; numbers come back as floats.
+
+    Rows that are not whole are dropped (a torn last line, or a line with too few or too many
+    fields), so that a resumed run recomputes them; so are all rows when the header is not
+    ``fieldnames`` (if given): the table was written by another version or program.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such CSV file: {path}")
     out = []
     with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            conv = {}
-            for k, v in row.items():
-                try:
-                    conv[k] = float(v)
-                except (TypeError, ValueError):
-                    conv[k] = v
-            out.append(conv)
+        text = fh.read()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]  # torn last row
+    reader = csv.DictReader(text.splitlines(keepends=True))
+    if fieldnames is not None and text and list(reader.fieldnames or []) != list(fieldnames):
+        raise ResumeMismatchError(f"{path} has columns {reader.fieldnames}, expected {list(fieldnames)}: "
+                                  "it was not written by this version of this command")
+    for row in reader:
+        if None in row or any(v is None for v in row.values()):
+            continue  # too many / too few fields: not a whole row
+        conv = {}
+        for k, v in row.items():
+            try:
+                conv[k] = float(v)
+            except (TypeError, ValueError):
+                conv[k] = v
+        out.append(conv)
     return out
+
+
+def _version_tuple(text):
+    parts = str(text).split("+")[0].split(".")
+    try:
+        return tuple(int("".join(ch for ch in p if ch.isdigit()) or "x") for p in parts[:3])
+    except ValueError:
+        return None
+
+
+def check_version(found, what):
+    """Refuse a file whose recorded package version is missing, malformed, or newer (major,
+    minor) than this package: its format may hold fields this version would misread.
+
+    Raises ValueError naming ``what`` (e.g. the file)."""
+    if found is None:
+        raise ValueError(f"{what}: no saddlepoint version recorded (not written by saddlepoint.save)")
+    ver, mine = _version_tuple(found), _version_tuple(__version__)
+    if ver is None or len(ver) < 2:
+        raise ValueError(f"{what}: unreadable saddlepoint version {found!r}")
+    if ver[:2] > mine[:2]:
+        raise ValueError(f"{what}: written by saddlepoint {found}, newer than this version ({__version__}); "
+                         "upgrade saddlepoint to read it")
+    return str(found)
+
+
+def check_writable(path, flag, directory=False):
+    """Refuse, before any computation, an output ``path`` that cannot be written.
+
+    ``directory=True``: ``path`` is (or will be created as) a directory; otherwise a file,
+    which must not be an existing directory. The nearest existing ancestor must be a
+    writable directory. Raises ValueError naming ``flag``; returns ``Path(path)``.
+    """
+    path = Path(path)
+    if directory:
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{flag} {path}: exists and is not a directory")
+    elif path.is_dir():
+        raise ValueError(f"{flag} {path}: is a directory; give a file name")
+    probe = path if (directory and path.is_dir()) else path.parent
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{flag} {path}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: {probe} is not writable")
+    if not directory and path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{flag} {path}: the file is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def output_lock(out, flag="--out"):
+    """Hold an exclusive lock on the output directory ``out`` while writing to it.
+
+    A second run on the same directory is refused at once with :class:`OutputLockedError`
+    (two writers would duplicate or mix rows). The lock is an OS file lock
+    (``filelock``, ``flock`` on POSIX): it is released when the holder exits, even by
+    ``kill -9``, so no stale lock needs clearing.
+    """
+    from filelock import FileLock, Timeout
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out / ".saddlepoint.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise OutputLockedError(f"{flag} {out}: another saddlepoint run is writing there "
+                                "(it holds the lock); wait for it to finish or choose another directory") from None
+    try:
+        yield out
+    finally:
+        lock.release()
+
+
+def check_resume(record_path, params, data_paths, resume, flag="--out", fresh_flag="--no-resume"):
+    """Decide whether an output may be resumed; refuse to mix runs of other parameters.
+
+    Parameters
+    ----------
+    record_path : path
+        JSON record of the parameters (written by :func:`save_json` of :func:`metadata`).
+    params : dict
+        Every parameter that defines the output.
+    data_paths : list of paths
+        The result files that a resume would keep.
+    resume : bool
+        False: the result files are deleted and the run starts over.
+
+    Returns
+    -------
+    bool
+        True if earlier results are kept (their parameters match), False if the run starts
+        afresh. The record of ``params`` is (re)written either way.
+
+    Raises
+    ------
+    ResumeMismatchError
+        If results exist without a record, or with a record of other parameters; the message
+        names the parameters that differ.
+    """
+    record_path = Path(record_path)
+    existing = [Path(p) for p in data_paths if Path(p).exists()]
+    want = json.loads(json.dumps(to_jsonable(params)))
+    if not resume:
+        for p in existing:
+            p.unlink()
+        existing = []
+    kept = False
+    if existing:
+        where = existing[0].parent
+        if not record_path.is_file():
+            raise ResumeMismatchError(
+                f"{flag} {where} holds results ({existing[0].name}) but not their parameter record "
+                f"({record_path.name}), so they cannot be trusted: use {fresh_flag} to start over, "
+                "or another directory")
+        try:
+            old = load_json(record_path, "parameter record").get("parameters")
+        except ValueError:
+            old = None
+        if old != want:
+            diff = sorted(k for k in set(want) | set(old or {}) if (old or {}).get(k) != want.get(k))
+            shown = ", ".join(f"{k}: {(old or {}).get(k)!r} there, {want.get(k)!r} now" for k in diff[:6])
+            raise ResumeMismatchError(
+                f"{flag} {where} holds results of other parameters ({shown or 'unreadable record'}): "
+                f"use {fresh_flag} to overwrite them, or another directory")
+        kept = True
+    save_json(record_path, metadata(**params))
+    return kept

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import __version__
 from ._validation import check_array, check_int, check_probability_rows, check_real
-from .io import load_json, save_json, to_jsonable
+from .io import check_version, from_jsonable, load_json, save_json, to_jsonable
 from .teacher import check_gram, hierarchical_gram, uniform_overlap_gram
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "make_gram",
     "TEACHER_KINDS",
     "PARAMETERS",
+    "MAX_CONVERGED_RESIDUAL",
 ]
 
 TEACHER_KINDS = ("orthogonal", "overlap", "hierarchy", "gram")
@@ -358,6 +359,11 @@ def _complex_array(values):
     return np.asarray(out, dtype=complex)
 
 
+#: Largest residual a Solution may record as converged (``solve`` refuses a larger ``tol``):
+#: order parameters are O(1), so a looser "convergence" would not be a solution.
+MAX_CONVERGED_RESIDUAL = 1e-3
+
+
 @dataclass(frozen=True, eq=False)
 class Solution:
     """A solution of the saddle-point equations with its diagnostics (docs/saddle_point.md, section 2).
@@ -439,6 +445,17 @@ class Solution:
         s("free_entropy", float(self.free_entropy))
         if self.beta is not None:
             s("beta", float(self.beta))
+        if self.converged:
+            # a converged Solution is a result: its numbers must be ones the equations allow
+            if not math.isfinite(self.residual) or self.residual > MAX_CONVERGED_RESIDUAL:
+                raise ValueError(f"converged Solution with residual {self.residual!r}: convergence needs a "
+                                 f"finite residual <= {MAX_CONVERGED_RESIDUAL:g}")
+            for name in ("m", "p"):
+                if not np.all(np.isfinite(getattr(self, name))):
+                    raise ValueError(f"converged Solution with non-finite {name}")
+            if np.max(np.abs(self.m)) > 1.0 + 1e-9:  # overlaps of unit vectors (1e-9: rounding)
+                raise ValueError(f"m must be overlaps in [-1, 1], got max |m| = {np.max(np.abs(self.m)):.6g}")
+            check_probability_rows("p", self.p, tol=1e-8)
 
     @property
     def spectral_radius(self):
@@ -479,11 +496,21 @@ class Solution:
 
     @classmethod
     def from_json(cls, d):
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json`.
+
+        Raises ValueError naming the missing or invalid key (validation as on construction).
+        """
+        if not isinstance(d, dict):
+            raise ValueError("a saved Solution must be a JSON object")
+        d = from_jsonable(d)
+        missing = [k for k in ("problem", "m", "m_hat", "p", "residual", "iterations", "converged", "method",
+                               "stable", "free_entropy") if k not in d]
+        if missing:
+            raise ValueError(f"not a saved Solution: missing key(s) {', '.join(missing)}")
         problem = Problem.from_dict(d["problem"])
 
-        def num(x):  # to_jsonable writes non-finite floats as "nan", "inf", "-inf"
-            return float(x)
+        def num(x):  # NaN is null (older files: "nan"); infinities "inf", "-inf"
+            return math.nan if x is None else float(x)
 
         return cls(
             problem=problem,
@@ -507,8 +534,39 @@ class Solution:
 
     @classmethod
     def load(cls, path):
-        """Read a Solution saved with :meth:`save`."""
-        d = load_json(path)
-        if "problem" not in d or "m" not in d:
-            raise ValueError(f"{path} is not a saved Solution (no 'problem' / 'm' keys)")
-        return cls.from_json(d)
+        """Read a Solution saved with :meth:`save`, validated as on construction.
+
+        Besides the checks of the constructor, the file's version must be one this package
+        can read, and a Solution recorded as converged must satisfy the equations: the
+        residual is recomputed at the stored order parameters (one map evaluation).
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            Naming the file and what is wrong with it.
+        """
+        d = load_json(path, "saved Solution")
+        try:
+            if not isinstance(d, dict) or "problem" not in d or "m" not in d:
+                raise ValueError("not a saved Solution (no 'problem' / 'm' keys)")
+            check_version(d.get("version"), "version")
+            sol = cls.from_json(d)
+            if sol.converged:
+                sol._check_residual()
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        return sol
+
+    def _check_residual(self):
+        from .equations import equations_for
+
+        eq = equations_for(self.problem)
+        extra = {"beta": self.beta} if self.beta is not None else {}  # learned beta
+        s = eq.state_from(self.m, self.p, self.Q, **extra)
+        with np.errstate(all="ignore"):
+            r = float(np.max(np.abs(eq.map(s) - s)))
+        # the stored state must solve the equations about as well as recorded (factor 10 and
+        # 1e-9 absolute: JSON keeps 17 digits, the map is re-evaluated in another order)
+        if not r <= max(10.0 * self.residual, 1e-9):
+            raise ValueError(f"recorded as converged (residual {self.residual:.3g}) but the stored m, p give "
+                             f"residual {r:.3g}: the file was altered or belongs to another problem")

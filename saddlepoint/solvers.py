@@ -28,7 +28,7 @@ from scipy import optimize
 from ._validation import check_int, check_real
 from .equations import Equations, equations_for
 from .jacobian import is_stable, map_jacobian, sorted_eigenvalues
-from .problem import Problem, Solution
+from .problem import MAX_CONVERGED_RESIDUAL, Problem, Solution
 
 __all__ = [
     "solve",
@@ -254,7 +254,7 @@ def solve(problem, init="specialized", method="auto", tol=1e-10, max_iter=2000, 
         raise TypeError("problem must be a saddlepoint.problem.Problem")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    tol = check_real("tol", tol, minimum=0.0, strict=True)
+    tol = check_real("tol", tol, minimum=0.0, maximum=MAX_CONVERGED_RESIDUAL, strict=True)
     max_iter = check_int("max_iter", max_iter, 1)
     eq = equations_for(problem)
     s0 = initial_state(eq, init, rng)

@@ -26,7 +26,8 @@ def test_json_round_trip_with_numpy_and_nonfinite(tmp_path):
     assert back["m"] == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
     assert back["eig"] == [[1.0, 2.0], [0.5, -0.0]]
     assert back["flag"] is True and back["n"] == 3
-    assert back["bad"] == ["inf", "-inf", "nan"]
+    assert back["bad"] == ["inf", "-inf", None]  # NaN is JSON null (issue 13)
+    assert "NaN" not in path.read_text() and '"nan"' not in path.read_text()
     assert back["meta"]["saddlepoint_version"] == __version__
     assert back["meta"]["parameters"] == {"beta": 2.0, "N": "inf"}
     json.loads(path.read_text())  # strict JSON
