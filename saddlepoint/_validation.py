@@ -6,6 +6,7 @@ Every public entry point validates its arguments here, so that bad input fails w
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -17,6 +18,8 @@ __all__ = [
     "check_probability_rows",
     "check_rng",
     "float_dtype_of",
+    "check_memory",
+    "physical_memory",
 ]
 
 UNIT_NORM_TOL = 1e-8
@@ -135,3 +138,31 @@ def check_rng(rng):
     raise TypeError(
         f"rng must be a numpy.random.Generator or an integer seed, got {type(rng).__name__}"
     )
+
+
+def physical_memory():
+    """Bytes of physical memory of this machine (None if unknown)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+
+
+def check_memory(nbytes, what, name):
+    """Refuse up front a computation that needs ``nbytes`` of memory (an estimate) when that
+    exceeds the machine's physical memory: it would fail or swap after a long time.
+
+    Raises ValueError naming ``name`` with the memory needed."""
+    total = physical_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{name}: {what} needs about {_bytes(nbytes)} of memory, more than this "
+                         f"machine's {_bytes(total)}; reduce the size")
+    return nbytes
+
+
+def _bytes(n):
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000.0
+    return f"{n:.3g} EB"  # pragma: no cover

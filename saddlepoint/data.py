@@ -239,16 +239,18 @@ def _load_npz(spec, path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data: no such .npz file for {spec!r}: {path}")
-    with np.load(path, allow_pickle=False) as f:
-        keys = set(f.files)
-        if {"x_train", "y_train"} <= keys:
-            X, y = f["x_train"], f["y_train"]
-            Xte = f["x_test"] if "x_test" in keys else None
-            yte = f["y_test"] if "y_test" in keys else None
-        elif {"X", "y"} <= keys:
-            X, y, Xte, yte = f["X"], f["y"], None, None
-        else:
-            raise ValueError(f"data: {path} must hold arrays X and y, or x_train and y_train (found {sorted(keys)})")
+    from .io import load_npz
+
+    f, _ = load_npz(path)  # a damaged or pickled file is a ValueError naming it
+    keys = set(f)
+    if {"x_train", "y_train"} <= keys:
+        X, y = f["x_train"], f["y_train"]
+        Xte = f["x_test"] if "x_test" in keys else None
+        yte = f["y_test"] if "y_test" in keys else None
+    elif {"X", "y"} <= keys:
+        X, y, Xte, yte = f["X"], f["y"], None, None
+    else:
+        raise ValueError(f"data: {path} must hold arrays X and y, or x_train and y_train (found {sorted(keys)})")
     if (Xte is None) != (yte is None):
         raise ValueError(f"data: {path} must hold both x_test and y_test, or neither")
     X, shape = _flatten_images("X", X)

@@ -14,12 +14,14 @@ results without their record, are refused) and :func:`read_csv_rows` with
 """
 
 import contextlib
+import contextvars
 import csv
 import dataclasses
 import datetime
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +36,10 @@ __all__ = [
     "check_version",
     "check_writable",
     "output_lock",
+    "locks_output",
     "check_resume",
+    "param_name",
+    "cli_names",
     "repair_csv",
     "metadata",
     "save_json",
@@ -52,6 +57,29 @@ class OutputLockedError(OSError):
 
 class ResumeMismatchError(ValueError):
     """An output directory holds results of other parameters (or without their record)."""
+
+
+_CLI = contextvars.ContextVar("saddlepoint_cli_names", default=False)
+
+
+@contextlib.contextmanager
+def cli_names():
+    """Within this context (the ``saddlepoint`` command), :func:`param_name` gives CLI flags."""
+    token = _CLI.set(True)
+    try:
+        yield
+    finally:
+        _CLI.reset(token)
+
+
+def param_name(name):
+    """How an error message names the parameter ``name``: the Python argument from the API,
+    the flag (``out`` -> ``--out``, ``resume=False`` -> ``--no-resume``) from the command."""
+    if not _CLI.get():
+        return name
+    if name == "resume=False":
+        return "--no-resume"
+    return "--" + name.split("=")[0].replace("_", "-")
 
 
 def to_jsonable(obj, nan=None):
@@ -299,39 +327,70 @@ def check_writable(path, flag, directory=False):
         probe = probe.parent
     if not probe.is_dir():
         raise ValueError(f"{flag} {path}: {probe} is not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag} {path}: {probe} is not writable")
+    try:  # try it (os.access says yes to root, even where nothing can be created)
+        tempfile.TemporaryFile(dir=probe).close()
+    except OSError:
+        raise ValueError(f"{flag} {path}: cannot create files in {probe}") from None
     if not directory and path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"{flag} {path}: the file is not writable")
     return path
 
 
 @contextlib.contextmanager
-def output_lock(out, flag="--out"):
-    """Hold an exclusive lock on the output directory ``out`` while writing to it.
+def output_lock(out, flag="out", file=False):
+    """Hold an exclusive lock on the output directory ``out`` (or, ``file=True``, the output
+    file ``out``) while writing to it.
 
-    A second run on the same directory is refused at once with :class:`OutputLockedError`
+    A second run on the same output is refused at once with :class:`OutputLockedError`
     (two writers would duplicate or mix rows). The lock is an OS file lock
-    (``filelock``, ``flock`` on POSIX): it is released when the holder exits, even by
-    ``kill -9``, so no stale lock needs clearing.
+    (``filelock``, ``flock`` on POSIX) on ``out/.saddlepoint.lock`` (``out.lock`` for a
+    file): it is released when the holder exits, even by ``kill -9``, so no stale lock
+    needs clearing.
     """
     from filelock import FileLock, Timeout
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(out / ".saddlepoint.lock"), timeout=0)
+    if file:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = out.with_name(out.name + ".lock")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        lock_path = out / ".saddlepoint.lock"
+    lock = FileLock(str(lock_path), timeout=0)
     try:
         lock.acquire()
     except Timeout:
-        raise OutputLockedError(f"{flag} {out}: another saddlepoint run is writing there "
-                                "(it holds the lock); wait for it to finish or choose another directory") from None
+        raise OutputLockedError(f"{param_name(flag)} {out}: another saddlepoint run is writing there "
+                                "(it holds the lock); wait for it to finish or choose another "
+                                + ("file" if file else "directory")) from None
     try:
         yield out
     finally:
         lock.release()
 
 
-def check_resume(record_path, params, data_paths, resume, flag="--out", fresh_flag="--no-resume"):
+def locks_output(param="out"):
+    """Decorator: hold :func:`output_lock` on the directory given as argument ``param``
+    for the whole call of the decorated function."""
+    import functools
+    import inspect
+
+    def decorate(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            with output_lock(bound.arguments[param], flag=param):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def check_resume(record_path, params, data_paths, resume, flag="out", fresh_flag="resume=False"):
     """Decide whether an output may be resumed; refuse to mix runs of other parameters.
 
     Parameters
@@ -358,6 +417,7 @@ def check_resume(record_path, params, data_paths, resume, flag="--out", fresh_fl
         names the parameters that differ.
     """
     record_path = Path(record_path)
+    flag, fresh_flag = param_name(flag), param_name(fresh_flag)
     existing = [Path(p) for p in data_paths if Path(p).exists()]
     want = json.loads(json.dumps(to_jsonable(params)))
     if not resume:

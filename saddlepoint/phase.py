@@ -24,7 +24,7 @@ import numpy as np
 
 from ._validation import check_int
 from .continuation import is_merged
-from .io import append_csv_rows, load_json, metadata, read_csv_rows, save_json
+from .io import append_csv_rows, check_resume, load_json, output_lock, read_csv_rows
 from .parallel import engine, map_unordered, slots
 from .problem import PARAMETERS, Problem
 from .solvers import descend, solve
@@ -206,20 +206,21 @@ def sweep(problem, x, x_values, y, y_values, out, workers=2, progress=True, resu
     problem.with_parameter(x, xv[0]).with_parameter(y, yv[0])
     problem.with_parameter(x, xv[-1]).with_parameter(y, yv[-1])
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
     params = _meta_params(problem, x, xv, y, yv, tol)
+    with output_lock(out):
+        return _sweep_locked(problem, x, xv, y, yv, csv_path, json_path, params, workers, progress, resume, tol, name,
+                             scheduler, client)
+
+
+def _sweep_locked(problem, x, xv, y, yv, csv_path, json_path, params, workers, progress, resume, tol, name,
+                  scheduler, client):
     done = set()
-    if csv_path.exists() and resume:
-        if json_path.exists():
-            old = load_json(json_path).get("parameters", {})
-            if old != _jsonable(params):
-                raise ValueError(f"{out} holds a different sweep ({json_path}); use another output directory or resume=False")
-        for row in read_csv_rows(csv_path):
-            done.add((int(row["ix"]), int(row["iy"])))
-    elif csv_path.exists():
-        csv_path.unlink()
-    save_json(json_path, metadata(**params))
+    if check_resume(json_path, params, [csv_path], resume):
+        for row in read_csv_rows(csv_path, FIELDS):  # a torn last row is dropped, recomputed
+            i, j = int(row["ix"]), int(row["iy"])
+            if 0 <= i < xv.size and 0 <= j < yv.size and row["x"] == float(xv[i]) and row["y"] == float(yv[j]):
+                done.add((i, j))
     todo = [(i, j, float(xv[i]), float(yv[j])) for j in range(yv.size) for i in range(xv.size)
             if (i, j) not in done]
     if callable(progress):
@@ -244,13 +245,6 @@ def sweep(problem, x, x_values, y, y_values, out, workers=2, progress=True, resu
         if bar is not None:
             bar.close()
     return {"csv": csv_path, "json": json_path, "computed": len(todo), "skipped": len(done)}
-
-
-def _jsonable(params):
-    from .io import to_jsonable
-    import json
-
-    return json.loads(json.dumps(to_jsonable(params)))
 
 
 def load_sweep(out, name="phase_diagram"):

@@ -25,15 +25,17 @@ Which theory applies: Gibbs samples ``exp(M l(W))``, the measure of docs/saddle_
 
 import dataclasses
 import functools
+import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from . import model, optim
 from ._validation import check_int
-from .io import load_npz, metadata, save_npz, to_jsonable
+from .io import load_npz, metadata, output_lock, save_npz, to_jsonable
 from .parallel import engine, map_unordered
 
 __all__ = [
@@ -392,15 +394,20 @@ def simulate_seed(problem, seed, *, method="em", M=None, init="specialized", swe
 
 def simulate(problem, *, method="em", seeds=4, seed=0, M=None, init="specialized", sweeps=400, burn_in=100,
              max_epochs=2000, tol=1e-10, lr=None, batch_size=None, split=False, progress=True, save=None,
-             workers=1, scheduler=None, client=None):
+             resume=True, workers=1, scheduler=None, client=None):
     """Run :func:`simulate_seed` for ``seeds`` consecutive seeds ``seed, seed+1, ...``.
 
     ``progress``: a tqdm bar (True), none (False), or a callable called with 1 after each
-    finished seed. The seeds are independent jobs: they run in this process (``workers=1``), on a local
-    process pool (``workers > 1``) or on a dask cluster (``scheduler`` address or
+    finished seed. The seeds are independent jobs: they run in this process (``workers=1``),
+    on a local process pool (``workers > 1``) or on a dask cluster (``scheduler`` address or
     ``client``; see :func:`saddlepoint.parallel.map_unordered`), with the same results.
-    Interruptible: on KeyboardInterrupt the finished seeds are returned (and saved to
-    ``save`` after each seed when given), so nothing finished is lost.
+
+    Interruptible: on KeyboardInterrupt the finished seeds are returned (``K < seeds``: the
+    caller must treat the result as partial) and, with ``save``, saved after each seed.
+    Resumable: with ``save`` naming an earlier run of the same settings (problem, method,
+    ``M`` and every keyword that changes a seed's result), its seeds are kept and only the
+    missing ones are run; a file of other settings is refused (``resume=False`` replaces
+    it). One run at a time may write ``save`` (a lock is held).
 
     Returns
     -------
@@ -411,37 +418,48 @@ def simulate(problem, *, method="em", seeds=4, seed=0, M=None, init="specialized
     K = check_int("seeds", seeds, 1)
     seed = check_int("seed", seed, 0)
     M = _resolve_M(problem, M)
-    rows = {}
+    settings = dict(init=init, sweeps=sweeps, burn_in=burn_in, max_epochs=max_epochs, tol=tol, lr=lr,
+                    batch_size=batch_size, split=split)
+    wanted = range(seed, seed + K)
+    engine_kw = dict(workers=workers, scheduler=scheduler, client=client)
+    if save is None:
+        return _simulate_seeds(problem, method, M, wanted, {}, settings, progress, None, engine_kw)
+    save = Path(save).with_suffix(".npz")
+    with output_lock(save, flag="save", file=True):
+        done = _resumed_seeds(save, problem, method, M, settings, wanted, resume)
+        return _simulate_seeds(problem, method, M, wanted, done, settings, progress, save, engine_kw)
+
+
+def _simulate_seeds(problem, method, M, wanted, done, settings, progress, save, engine_kw):
+    rows = dict(done)
     bar, advance = None, None
     if callable(progress):  # a caller's bar: called with 1 after each finished seed
         advance = progress
     elif progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=K, desc=f"simulate[{method}] N={int(problem.N)} M={M}")
+        bar = tqdm(total=len(wanted), initial=len(rows), desc=f"simulate[{method}] N={int(problem.N)} M={M}")
         advance = bar.update
 
     def result():
         keys = ("m", "Q", "p", "mc_stderr", "tau_int", "converged", "split", "seconds")
-        done = sorted(rows)
-        arrs = {k: np.asarray([rows[s][k] for s in done]) for k in keys}
+        order = sorted(rows)
+        arrs = {k: np.asarray([rows[s][k] for s in order]) for k in keys}
         if not rows:
             P, Ps, C = problem.P, problem.P_star, problem.C
             shapes = {"m": (0, P, Ps), "Q": (0, P, P), "p": (0, P, C), "mc_stderr": (0, P, Ps),
                       "tau_int": (0, P, Ps), "converged": (0,), "split": (0, P), "seconds": (0,)}
             arrs = {k: np.zeros(s) for k, s in shapes.items()}
         return SimulationResult(problem=problem.to_dict(), method=method, M=M,
-                                seeds=np.asarray(done, dtype=int), **arrs)
+                                seeds=np.asarray(order, dtype=np.int64), **arrs)
 
-    job = functools.partial(simulate_seed, problem, method=method, M=M, init=init, sweeps=sweeps,
-                            burn_in=burn_in, max_epochs=max_epochs, tol=tol, lr=lr,
-                            batch_size=batch_size, split=split, progress=False)
-    todo = list(range(seed, seed + K))
+    job = functools.partial(simulate_seed, problem, method=method, M=M, progress=False, **settings)
+    todo = [s for s in wanted if s not in rows]
     try:
-        for i, row in map_unordered(job, todo, workers=workers, scheduler=scheduler, client=client):
+        for i, row in map_unordered(job, todo, **engine_kw):
             rows[todo[i]] = row
             if save is not None:
-                result().save(save, init=init, sweeps=sweeps, burn_in=burn_in)
+                result().save(save, **settings)
             if advance is not None:
                 advance(1)
     except KeyboardInterrupt:
@@ -451,6 +469,28 @@ def simulate(problem, *, method="em", seeds=4, seed=0, M=None, init="specialized
         if bar is not None:
             bar.close()
     return result()
+
+
+def _resumed_seeds(save, problem, method, M, settings, wanted, resume):
+    """Rows of the seeds in ``wanted`` already saved in ``save`` by a run of the same settings."""
+    from .io import ResumeMismatchError, param_name
+
+    if not save.exists():
+        return {}
+    if not resume:
+        save.unlink()
+        return {}
+    old = load_simulation(save)
+    prm = load_npz(save)[1].get("parameters", {})
+    want = json.loads(json.dumps(to_jsonable(dict(problem=problem.to_dict(), method=method, M=M, **settings))))
+    diff = sorted(k for k in want if prm.get(k) != want[k])
+    if diff:
+        raise ResumeMismatchError(
+            f"{param_name('save')} {save} holds a simulation of other settings ({', '.join(diff)} differ): "
+            f"use {param_name('resume=False')} to replace it, or another file")
+    arrays = old.arrays()
+    return {int(s): {k: arrays[k][i] for k in arrays if k != "seeds"}
+            for i, s in enumerate(old.seeds) if int(s) in wanted}
 
 
 def extrapolate(N, values, stderr, power=1.0):

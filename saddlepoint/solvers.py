@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 from scipy import optimize
 
-from ._validation import check_int, check_real
+from ._validation import check_int, check_memory, check_real
 from .equations import Equations, equations_for
 from .jacobian import is_stable, map_jacobian, sorted_eigenvalues
 from .problem import MAX_CONVERGED_RESIDUAL, Problem, Solution
@@ -210,10 +210,13 @@ def solution_from_state(equations, s, residual, iterations, converged, method, i
     eigenvalues, stability)."""
     op = equations.order_parameters(s)
     phi, kind = equations.free_entropy(s) if converged or math.isfinite(residual) else (math.nan, "none")
+    ev = np.array([], dtype=complex)
     if jacobian and math.isfinite(residual):
-        ev = sorted_eigenvalues(map_jacobian(equations, s, method=jacobian))
-    else:
-        ev = np.array([], dtype=complex)
+        try:
+            with np.errstate(all="ignore"):
+                ev = sorted_eigenvalues(map_jacobian(equations, s, method=jacobian))
+        except (np.linalg.LinAlgError, ValueError) as exc:  # recorded, not raised: no stability claim
+            message = (message + "; " if message else "") + f"Jacobian eigenvalues unavailable ({exc})"
     return Solution(
         problem=equations.problem,
         m=op["m"], m_hat=op["m_hat"], p=op["p"], Q=op["Q"],
@@ -257,6 +260,9 @@ def solve(problem, init="specialized", method="auto", tol=1e-10, max_iter=2000, 
     tol = check_real("tol", tol, minimum=0.0, maximum=MAX_CONVERGED_RESIDUAL, strict=True)
     max_iter = check_int("max_iter", max_iter, 1)
     eq = equations_for(problem)
+    if jacobian:  # dense Jacobian and its eigenvalues: refuse sizes that cannot fit
+        check_memory(3 * 8.0 * eq.size ** 2, f"the Jacobian of the {eq.size}-dimensional state (P = {problem.P})",
+                     "P")
     s0 = initial_state(eq, init, rng)
     init_name = init if isinstance(init, str) else type(init).__name__
     return solve_equations(eq, s0, method, tol, max_iter, damping, memory, jacobian, init_name)
@@ -287,7 +293,10 @@ def solve_equations(eq, s0, method="auto", tol=1e-10, max_iter=2000, damping=0.5
     s, res, ok = np.array(s0, dtype=float), math.inf, False
     for name, run in chain:
         start = s if not used else (c.best_s if c.best_s is not None else s)
-        s, res, _, ok = run(start)
+        try:
+            s, res, _, ok = run(start)
+        except (np.linalg.LinAlgError, FloatingPointError):  # a failed solver: the next one tries
+            s, res, ok = start, math.inf, False
         used.append(name)
         if ok:
             break

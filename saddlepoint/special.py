@@ -32,6 +32,10 @@ import numpy as np
 from numba import njit
 from scipy import special as _sp
 
+from ._numba_cache import ensure_cache_dir
+
+ensure_cache_dir()  # before the first @njit(cache=True): read-only installs fall back to a temp dir
+
 __all__ = [
     "log_bessel_i",
     "bessel_ratio",

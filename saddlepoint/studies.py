@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data, io
+from ._validation import check_int, check_real
 from .estimator import DAM
 from .growth import TRACE_FIELDS, grow
 from .figures import save_figure
@@ -67,10 +68,10 @@ def _single_thread():
     return blas_threads(1, 1, 1, threads=1)
 
 
-def _done_keys(csv_path, keys):
+def _done_keys(csv_path, keys, fields):
     if not Path(csv_path).is_file():
         return set()
-    return {tuple(float(r[k]) for k in keys) for r in io.read_csv_rows(csv_path)}
+    return {tuple(float(r[k]) for k in keys) for r in io.read_csv_rows(csv_path, fields)}
 
 
 def _accuracy_run(job, P=40, max_epochs=80, ll_tol=1e-6):
@@ -103,11 +104,14 @@ def _study_split(data_spec, seed, max_train, max_test):
     return data.train_test(data.load_dataset(data_spec), seed=seed, max_train=max_train, max_test=max_test)
 
 
+@io.locks_output("out")
 def accuracy_study(out, betas=(6, 10, 14, 18), varsigmas=(1.0, 0.25), seeds=(0, 1, 2), P=40, max_epochs=80,
                    ll_tol=1e-6, progress=True, workers=1, scheduler=None, client=None):
     """Accuracy of DAMs on digits against ``beta`` and ``varsigma`` over seeds (resumable).
 
-    Rows already in ``out/accuracy.csv`` are skipped. ``test_accuracy`` predicts with the
+    Rows already in ``out/accuracy.csv`` are skipped (a row is one ``(beta, varsigma, seed)``;
+    the settings that define every row, ``P``, ``max_epochs``, ``ll_tol``, are recorded in
+    ``out/accuracy_setup.json`` and a rerun with other settings is refused). ``test_accuracy`` predicts with the
     trained logits ``varsigma beta`` (the effective model); ``test_accuracy_bare`` with
     ``beta`` (docs/theory.md, section 2's classifier with the same memories and class weights). The runs
     (one per ``(beta, varsigma, seed)``) are independent jobs: in this process
@@ -122,8 +126,13 @@ def accuracy_study(out, betas=(6, 10, 14, 18), varsigmas=(1.0, 0.25), seeds=(0, 
         written to ``out/accuracy.json``; the figure is ``out/accuracy.png``.
     """
     out = Path(out)
+    P = check_int("P", P, 1)
+    max_epochs = check_int("max_epochs", max_epochs, 1)
+    ll_tol = check_real("ll_tol", ll_tol, minimum=0.0)
     csv_path = out / "accuracy.csv"
-    done = _done_keys(csv_path, ["beta", "varsigma", "seed"])
+    io.check_resume(out / "accuracy_setup.json", dict(P=P, max_epochs=max_epochs, ll_tol=ll_tol, tol=1e-6,
+                                                      data="digits", study="accuracy"), [csv_path], True)
+    done = _done_keys(csv_path, ["beta", "varsigma", "seed"], ACCURACY_FIELDS)
     jobs = [(b, v, s) for s in seeds for b in betas for v in varsigmas if (float(b), float(v), float(s)) not in done]
     bar = None
     if progress:
@@ -144,7 +153,8 @@ def accuracy_study(out, betas=(6, 10, 14, 18), varsigmas=(1.0, 0.25), seeds=(0, 
     summary = []
     for beta in betas:
         for vs in varsigmas:
-            sel = [r for r in rows if r["beta"] == float(beta) and r["varsigma"] == float(vs)]
+            sel = [r for r in rows if r["beta"] == float(beta) and r["varsigma"] == float(vs)
+                   and r["seed"] in {float(sd) for sd in seeds}]
             if not sel:
                 continue
             entry = {"beta": beta, "varsigma": vs, "n_seeds": len(sel)}
@@ -179,6 +189,7 @@ def _load_trace(path):
     return [dict(r) for r in io.read_csv_rows(path)] if Path(path).is_file() else []
 
 
+@io.locks_output("out")
 def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.0, seed=0, supervised=False,
                baselines=("data", "sphere"), max_epochs=100, tol=1e-5, ll_tol=1e-6, eps=0.05, delta=0.005,
                data_spec="digits", max_train=None, max_test=None, progress=True, workers=1, scheduler=None,
@@ -206,7 +217,11 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
         Written to ``out/cost.json``, with the figure ``out/cost.png``.
     """
     out = Path(out)
-    P_max_list = sorted(int(p) for p in P_max_list)
+    P_max_list = sorted(check_int("P_max_list entry", p, 1) for p in P_max_list)
+    if not P_max_list:
+        raise ValueError("P_max_list must name at least one width")
+    max_epochs = check_int("max_epochs", max_epochs, 1)
+    P0 = check_int("P0", P0, 1)
     for b in baselines:
         if b not in BASELINES:
             raise ValueError(f"baselines must be among {sorted(BASELINES)}, got {b!r}")
@@ -216,13 +231,8 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
     setup = io.to_jsonable(dict(P_max_list=P_max_list, P0=P0, beta=beta, seed=seed, supervised=supervised,
                                 max_epochs=max_epochs, tol=tol, ll_tol=ll_tol, eps=eps, data=data_spec,
                                 max_train=max_train, max_test=max_test))
-    setup_path = out / "cost_setup.json"
-    if setup_path.is_file():
-        old = io.load_json(setup_path)
-        if old != setup:
-            raise ValueError(f"out: {out} holds a cost study with other settings ({old}); use another directory")
-    else:
-        io.save_json(setup_path, setup)
+    io.check_resume(out / "cost_setup.json", setup,
+                    [out / n for n in ("cost.csv", "split.json", "split_stages.csv", "split_trace.csv")], True)
     with _single_thread():
         stages_csv, trace_csv = out / "split_stages.csv", out / "split_trace.csv"
         meta_path = out / "split.json"
@@ -239,7 +249,8 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
         stages = io.read_csv_rows(stages_csv)
         trace = _load_trace(trace_csv)
         csv_path = out / "cost.csv"
-        done = {(int(r["P_max"]), r["baseline"]) for r in io.read_csv_rows(csv_path)} if csv_path.is_file() else set()
+        done = ({(int(r["P_max"]), r["baseline"]) for r in io.read_csv_rows(csv_path, COST_FIELDS)}
+                if csv_path.is_file() else set())
         by_width = {}
         for P_max in P_max_list:
             stage = [st for st in stages if int(st["P"]) == P_max]

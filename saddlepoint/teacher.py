@@ -355,19 +355,23 @@ def load_gram(path):
     if not path.is_file():
         raise FileNotFoundError(f"no such Gram matrix file: {path}")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        G = np.load(path, allow_pickle=False)
-    elif suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            if "gram" not in data.files:
-                raise ValueError(f"{path} has no array named 'gram' (found {data.files})")
-            G = data["gram"]
-    elif suffix in (".csv", ".txt"):
-        text = path.read_text()
-        delimiter = "," if "," in text else None
-        G = np.loadtxt(path, delimiter=delimiter, ndmin=2)
-    else:
+    if suffix not in (".npy", ".npz", ".csv", ".txt"):
         raise ValueError(f"path {path}: unknown Gram matrix format {suffix!r} (.npy, .npz, .csv, .txt)")
+    try:
+        if suffix == ".npy":
+            G = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                if "gram" not in data.files:
+                    raise KeyError(f"no array named 'gram' (found {data.files})")
+                G = data["gram"]
+        else:
+            text = path.read_text()
+            delimiter = "," if "," in text else None
+            G = np.loadtxt(path, delimiter=delimiter, ndmin=2)
+    except Exception as exc:  # BadZipFile, pickled data, unparsable text, ...
+        detail = exc.args[0] if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise ValueError(f"cannot read a Gram matrix from {path} ({detail})") from None
     return check_gram(G)
 
 

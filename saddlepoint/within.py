@@ -479,7 +479,11 @@ def solve_within(P, tau, dim=None, c0=None, pi=None, tol=1e-10, max_iter=200, me
             step = np.linalg.lstsq(A, -r, rcond=1e-12)[0]
         t, nr = 1.0, np.linalg.norm(r)
         while t > 1e-6:
-            r_new, Rm_new = reduced(x + t * step)
+            try:
+                r_new, Rm_new = reduced(x + t * step)
+            except ValueError:  # a trial point where a memory has zero mass: step too long
+                t *= 0.5
+                continue
             if np.linalg.norm(r_new) < nr:
                 break
             t *= 0.5
@@ -488,12 +492,16 @@ def solve_within(P, tau, dim=None, c0=None, pi=None, tol=1e-10, max_iter=200, me
         x, r, Rm = x + t * step, r_new, Rm_new
     res = float(np.max(np.abs(r)))
     c = x.reshape(P, dim)
-    eig = stability_eigenvalues(c, tau, pi, **kw)
-    split, _ = split_eigenvalues(c, tau, pi, **kw)
+    try:
+        eig = stability_eigenvalues(c, tau, pi, **kw)
+        split, _ = split_eigenvalues(c, tau, pi, **kw)
+        fe = free_energy(c, tau, pi, **kw)
+    except (ValueError, np.linalg.LinAlgError):  # reported as non-convergence, not raised
+        eig, split, fe, res = np.full(P * dim, np.nan), np.full(P, np.nan), math.nan, max(res, math.inf)
     return WithinSolution(
         c=c, tau=tau, pi=pi, residual=float(res), converged=bool(res <= tol), iterations=iterations,
         eigenvalues=eig, stable=bool(eig.size == 0 or eig[0] < 1.0 - stability_tol),
-        free_energy=free_energy(c, tau, pi, **kw), split=split,
+        free_energy=fe, split=split,
     )
 
 

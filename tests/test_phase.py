@@ -64,7 +64,7 @@ def test_sweep_resumes_without_recomputing(tmp_out):
         assert a[k]["phase"] == b[k]["phase"]
         assert a[k]["free_entropy_spec"] == pytest.approx(b[k]["free_entropy_spec"], abs=1e-12)
     # a different sweep in the same directory is refused, not mixed in
-    with pytest.raises(ValueError, match="different sweep"):
+    with pytest.raises(ValueError, match="other parameters"):
         sweep(pr, "beta", xs + 1, "alpha", ys, tmp_out, workers=1, progress=False)
     third = sweep(pr, "beta", xs, "alpha", ys, tmp_out, workers=1, progress=False, resume=False)
     assert third["computed"] == 12

@@ -298,6 +298,6 @@ def test_cli_sample_gram_and_errors(tmp_out, capsys):
     assert "--p-star" in capsys.readouterr().err
     assert main(["sample", "--p-star", "2", "--n", "8", "--beta-star", "-3", "--m-samples", "10",
                  "--seed", "0", "--out", str(tmp_out / "x.npz")]) == 2
-    assert "beta_star" in capsys.readouterr().err
+    assert "--beta-star" in capsys.readouterr().err
     assert main(["sample", "--gram", str(tmp_out / "none.npy"), *common, "--out", str(tmp_out / "x.npz")]) == 2
     assert "none.npy" in capsys.readouterr().err

@@ -76,6 +76,18 @@ def problem_from_args(args):
     """
     from ..problem import Problem, make_gram
     from ..teacher import load_gram, one_hot_class_table
+    from .._validation import check_memory
+
+    # Every command solves the equations with their dense Jacobian (dimension ~ P (P* + C)):
+    # refuse sizes that cannot fit before building anything (the Gram check alone of
+    # P* = 10^4 takes minutes).
+    P_star_guess = (args.hierarchy[0] * args.hierarchy[1] if getattr(args, "hierarchy", None)
+                    else (args.p_star or 2))
+    P_guess = args.p or P_star_guess
+    if P_guess >= 1 and P_star_guess >= 1:
+        D = P_guess * (P_star_guess + max(args.classes, 1) + (P_guess if getattr(args, "exact", False) else 0))
+        flag = "--p" if args.p else ("--hierarchy" if getattr(args, "hierarchy", None) else "--p-star")
+        check_memory(24.0 * D * D, f"the Jacobian of the saddle-point equations (dimension {D})", flag)
 
     if getattr(args, "hierarchy", None) is not None:
         K1, K2, c0, c1 = args.hierarchy
@@ -84,7 +96,10 @@ def problem_from_args(args):
         G = make_gram("hierarchy", K1=K1, K2=K2, c0=c0, c1=c1)
         teacher = {"kind": "hierarchy", "K1": K1, "K2": K2, "c0": c0, "c1": c1}
     elif getattr(args, "gram", None) is not None:
-        G = load_gram(args.gram)
+        try:
+            G = load_gram(args.gram)
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"--gram: {exc}") from None
         if args.p_star is not None and args.p_star != G.shape[0]:
             raise ValueError(f"--p-star {args.p_star} does not match the Gram file ({G.shape[0]} memories)")
         teacher = {"kind": "gram", "file": str(args.gram)}
@@ -104,6 +119,8 @@ def problem_from_args(args):
         raise ValueError(f"--p must be >= 1, got {P}")
     if args.classes < 1:
         raise ValueError(f"--classes must be >= 1, got {args.classes}")
+    if args.classes > P_star:
+        raise ValueError(f"--classes {args.classes} must be <= P* = {P_star}: every class needs a teacher memory")
     p_star = one_hot_class_table(P_star, args.classes)
     p = None
     if args.fixed_p and args.classes > 1:

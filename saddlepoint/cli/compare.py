@@ -31,9 +31,12 @@ def _int_list(text):
     import argparse
 
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    return values
 
 
 def register(subparsers):
@@ -78,21 +81,36 @@ def _human(d):
 
 
 def run(args):
-    from ..io import save_json
+    from ..io import check_writable, save_json
     from ..simulate import finite_size_scaling
 
+    if not (args.power > 0 and math.isfinite(args.power)):
+        raise ValueError(f"--power must be a finite number > 0, got {args.power}")
+    if args.m_factor is not None and not (args.m_factor > 0 and math.isfinite(args.m_factor)):
+        raise ValueError(f"--m-factor must be a finite number > 0, got {args.m_factor}")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    for flag, path in (("--csv", args.csv), ("--plot", args.plot), ("--save", args.save)):
+        if path:
+            check_writable(path, flag)
     problem = problem_from_args(args)
     if math.isinf(problem.N):
         raise ValueError("--n must be finite (it sets the first N; use --n-list for several)")
     n_list = args.n_list or [int(problem.N)]
     if any(n < 2 for n in n_list):
         raise ValueError("--n-list entries must be >= 2")
+    from .simulate import _check_simulation_args
+
+    for N in n_list:
+        _check_simulation_args(args, problem.replace(N=N))
     if args.m_samples is not None:
-        raise ValueError("compare scales M with N: use --alpha (or --m-factor with --alpha inf), not --m-samples")
+        raise ValueError("--m-samples: compare scales M with N: use --alpha (or --m-factor with --alpha inf)")
+    if math.isinf(problem.alpha) and args.method != "gibbs" and args.m_factor is None:
+        raise ValueError("--m-factor is needed with --alpha inf (examples per dimension M/N of the trained students)")
     d = finite_size_scaling(problem, n_list, method=args.method, seeds=args.seeds, seed=args.seed, init=args.init,
                             sweeps=args.sweeps, burn_in=args.burn_in, max_epochs=args.max_epochs, tol=args.tol,
                             M_factor=args.m_factor, power=args.power, csv_path=args.csv,
-                            progress=not args.no_progress, **engine_kwargs(args))
+                            progress=args.progress, **engine_kwargs(args))
     d["power"] = args.power
     from ..verdict import scaling_summary
 
@@ -104,4 +122,9 @@ def run(args):
     if args.save:
         save_json(args.save, d)
     emit(d, args.json, _human)
-    return 130 if d.get("interrupted") else 0
+    if d.get("interrupted"):
+        import sys
+
+        print("saddlepoint compare: interrupted: PARTIAL result (finished N only)", file=sys.stderr)
+        return 130
+    return 0

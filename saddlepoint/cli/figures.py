@@ -7,6 +7,7 @@ figure); this command runs them, one progress bar per figure, and writes
 are kept).
 """
 
+import argparse
 from ..figures import available_figures, make_figures
 from ._common import add_engine_arguments, engine_kwargs
 
@@ -25,7 +26,7 @@ def register(sub):
                    help="keep finished rows of identical phase-diagram sweeps already in --out "
                         "(default: compute everything from scratch)")
     add_engine_arguments(p, workers=2, what="independent jobs (phase-diagram chunks, seeds)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     p.add_argument("--list", action="store_true", help="list the figures and exit")
     p.set_defaults(func=run)
 
@@ -35,7 +36,13 @@ def run(args):
         for name, desc in available_figures().items():
             print(f"{name:28s} {desc}")
         return 0
-    written = make_figures(args.out, names=args.only, quick=args.quick, progress=not args.no_progress,
+    from ..io import check_writable
+
+    unknown = sorted(set(args.only or ()) - set(available_figures()))
+    if unknown:
+        raise ValueError(f"--only: unknown figure(s) {', '.join(unknown)}; see --list")
+    check_writable(args.out, "--out", directory=True)
+    written = make_figures(args.out, names=args.only, quick=args.quick, progress=args.progress,
                            resume=args.resume, **engine_kwargs(args))
     for name, paths in written.items():
         for path in paths:

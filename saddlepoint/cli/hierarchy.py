@@ -76,13 +76,13 @@ def run(args):
         if problem.N < problem.P + 3:
             raise ValueError(f"--n must be >= P + 3 = {problem.P + 3} for the exact finite-N population")
         problem = problem.replace(exact=True)
+    if args.beta_min is not None and args.beta_max is not None and not args.beta_max > args.beta_min:
+        raise ValueError(f"--beta-max must be > --beta-min, got {args.beta_max} <= {args.beta_min}")
     init = args.init
     if args.init_from is not None:
-        from pathlib import Path
+        from .solve import load_init
 
-        if not Path(args.init_from).is_file():
-            raise FileNotFoundError(f"--init-from: no such file: {args.init_from}")
-        init = args.init_from
+        init = load_init(args.init_from)
     sol = solve(problem, init=init, tol=1e-12, jacobian=False)
     if not sol.converged:
         print(f"saddlepoint hierarchy: narrow fixed point NOT CONVERGED: {sol.message}", file=sys.stderr)

@@ -12,6 +12,8 @@ The table ``<out>/phase_diagram.csv`` (one row per point) and its metadata
 ``<out>/phase_diagram.png``.
 """
 
+import argparse
+
 from ._common import add_engine_arguments, emit, engine_kwargs
 from ._problem_args import add_problem_arguments, problem_from_args
 
@@ -33,27 +35,60 @@ def register(subparsers):
                    help="second parameter and grid, e.g. alpha 0.1:10:100")
     s.add_argument("--out", required=True, help="output directory")
     add_engine_arguments(s, workers=2, what="chunks of grid points")
-    s.add_argument("--no-resume", action="store_true", help="discard an earlier table in --out")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
-    s.add_argument("--tol", type=float, default=1e-10)
+    s.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep the rows of an earlier run of the same sweep in --out (--no-resume: start over)")
+    s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar")
+    s.add_argument("--tol", type=float, default=1e-10, help="solver tolerance on max|F(s) - s|")
     s.add_argument("--plot", action="store_true", help="also draw <out>/phase_diagram.png")
     s.add_argument("--json", action="store_true", help="print a JSON summary")
     parser.set_defaults(func=run)
     return parser
 
 
+def _grid_count(text):
+    """Number of values of a grid string, without building it."""
+    parts = str(text).strip().split(":")
+    try:
+        return int(parts[-1]) if len(parts) >= 3 else len(str(text).split(","))
+    except ValueError:
+        return 1  # parse_grid reports the error
+
+
 def run(args):
     from ..phase import load_sweep, parse_grid, sweep
     from ..problem import PARAMETERS
 
+    from .._validation import check_memory
+    from ..io import check_writable
+
     (xname, xgrid), (yname, ygrid) = args.x, args.y
-    for flag, nm in (("--x", xname), ("--y", yname)):
+    grids = {}
+    for flag, nm, text in (("--x", xname, xgrid), ("--y", yname, ygrid)):
         if nm not in PARAMETERS:
             raise ValueError(f"{flag}: parameter must be one of {PARAMETERS}, got {nm!r}")
-    xv, yv = parse_grid(xgrid), parse_grid(ygrid)
+        try:
+            count = _grid_count(text)
+            check_memory(count * 8.0, f"a grid of {count} values", flag)
+            grids[flag] = parse_grid(text)
+        except ValueError as exc:
+            raise ValueError(exc if str(exc).startswith(flag) else f"{flag}: {exc}") from None
+    if xname == yname:
+        raise ValueError(f"--y must name another parameter than --x (both {xname!r})")
+    xv, yv = grids["--x"], grids["--y"]
+    # a row of the table holds ~25 numbers; the pending-point list ~100 bytes per point
+    check_memory(400.0 * xv.size * yv.size, f"a {xv.size} x {yv.size} grid", "--x")
     problem = problem_from_args(args)
+    if not 0 < args.tol <= 1e-3:
+        raise ValueError(f"--tol must be in (0, 1e-3], got {args.tol}")
+    check_writable(args.out, "--out", directory=True)
+    for flag, nm, vals in (("--x", xname, xv), ("--y", yname, yv)):
+        try:  # every grid value must make a valid problem (checked before the sweep starts)
+            for v in (vals.min(), vals.max()):
+                problem.with_parameter(nm, float(v))
+        except ValueError as exc:
+            raise ValueError(f"{flag}: {exc}") from None
     result = sweep(problem, xname, xv, yname, yv, args.out, **engine_kwargs(args),
-                   progress=not args.no_progress, resume=not args.no_resume, tol=args.tol)
+                   progress=args.progress, resume=args.resume, tol=args.tol)
     _, grids = load_sweep(args.out)
     codes = grids["phase_code"]
     summary = {

@@ -66,12 +66,18 @@ def build_teacher(args, rng):
         if not args.b_star >= 0:
             raise ValueError(f"--b-star must be >= 0, got {args.b_star}")
         beta_star = args.b_star * args.n
+    if not (beta_star >= 0 and beta_star < float("inf")):
+        raise ValueError(f"{'--beta-star' if args.beta_star is not None else '--b-star'} must be a finite "
+                         f"number >= 0, got {args.beta_star if args.beta_star is not None else args.b_star}")
     if args.hierarchy is not None:
         K1, K2, c0, c1 = args.hierarchy
         _check_p_star(args, K1 * K2)
         return T.hierarchical_teacher(args.n, K1, K2, c0, c1, beta_star, rng, **kw)
     if args.gram is not None:
-        G = T.load_gram(args.gram)
+        try:
+            G = T.load_gram(args.gram)
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"--gram: {exc}") from None
         _check_p_star(args, G.shape[0])
         return T.gram_teacher(G, args.n, beta_star, rng,
                               info={"ensemble": "gram", "gram_file": str(args.gram)}, **kw)
@@ -84,10 +90,34 @@ def build_teacher(args, rng):
 def run(args):
     import numpy as np
 
-    from .._validation import check_rng
+    from .._validation import check_memory, check_rng
 
+    if args.n < 2:
+        raise ValueError(f"--n must be >= 2, got {args.n}")
+    if args.m_samples < 0:
+        raise ValueError(f"--m-samples must be >= 0, got {args.m_samples}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.classes < 1:
+        raise ValueError(f"--classes must be >= 1, got {args.classes}")
+    if args.soft is not None and not args.soft > 0:
+        raise ValueError(f"--soft must be a positive concentration, got {args.soft}")
+    if args.p_star is not None and args.p_star < 1:
+        raise ValueError(f"--p-star must be >= 1, got {args.p_star}")
+    check_memory(8.0 * args.m_samples * (args.n + 3), f"{args.m_samples} examples in N = {args.n}", "--m-samples")
+    _io.check_writable(args.out, "--out")  # an existing directory is refused (not written beside)
+    out = _io.check_writable(Path(args.out).with_suffix(".npz"), "--out")
     rng = check_rng(args.seed)
-    teacher = build_teacher(args, rng)
+    try:
+        teacher = build_teacher(args, rng)
+    except ValueError as exc:
+        msg = str(exc)
+        if not msg.startswith("--"):
+            first = msg.split(" ")[0]
+            flag = {"c": "--overlap", "beta_star": "--beta-star" if args.beta_star is not None else "--b-star",
+                    "P_star": "--p-star", "N": "--n"}.get(first)
+            msg = f"{flag}: {msg}" if flag else msg
+        raise ValueError(msg) from None
     X, y, mu = teacher.sample(args.m_samples, rng)
     params = {k: v for k, v in vars(args).items() if k not in ("func", "json", "command")}
     params.update(P_star=teacher.P_star, C=teacher.C, beta_star=teacher.beta_star,
@@ -95,7 +125,7 @@ def run(args):
     meta = _io.metadata(**params)
     meta["m_star"] = teacher.m_star
     path = _io.save_npz(
-        args.out,
+        out,
         {"X": X, "y": y, "mu": mu, "memories": teacher.memories,
          "class_table": teacher.class_table},
         meta,

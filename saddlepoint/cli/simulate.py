@@ -13,7 +13,9 @@ Gibbs, at alpha = inf for trained students) and ``gap_sigma = (m_mean - theory_m
 Ctrl-C keeps the finished seeds (saved with ``--save``).
 """
 
+import argparse
 import math
+import sys
 
 import numpy as np
 
@@ -42,9 +44,35 @@ def add_simulation_arguments(parser):
     g.add_argument("--batch-size", type=int, default=None, help="SGD mini-batch / work batch size")
     g.add_argument("--split", action="store_true", help="also measure lambda_max(J_-) of every student")
     g.add_argument("--no-theory", action="store_true", help="skip the saddle-point solution")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     add_engine_arguments(g, workers=1, what="seeds")
     return parser
+
+
+def _check_simulation_args(args, problem):
+    """Refuse bad simulator flags (named) and sizes that cannot fit, before any work."""
+    from .._validation import check_memory
+
+    for flag, value, low in (("--seeds", args.seeds, 1), ("--seed", args.seed, 0), ("--sweeps", args.sweeps, 1),
+                             ("--burn-in", args.burn_in, 0), ("--max-epochs", args.max_epochs, 1)):
+        if value < low:
+            raise ValueError(f"{flag} must be >= {low}, got {value}")
+    if args.method == "gibbs" and args.sweeps - args.burn_in < 4:
+        raise ValueError(f"--burn-in must leave >= 4 kept sweeps: --sweeps {args.sweeps} - --burn-in {args.burn_in}")
+    if not args.tol >= 0:
+        raise ValueError(f"--tol must be >= 0, got {args.tol}")
+    if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
+        raise ValueError(f"--lr must be a finite number > 0, got {args.lr}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.m_samples is not None and args.m_samples < 1:
+        raise ValueError(f"--m-samples must be >= 1, got {args.m_samples}")
+    if not math.isinf(problem.N):
+        M = args.m_samples if args.m_samples is not None else (
+            None if math.isinf(problem.alpha) else round(problem.alpha * problem.N))
+        if M is not None:
+            flag = "--m-samples" if args.m_samples is not None else "--n"
+            check_memory(8.0 * M * (problem.N + 2), f"M = {M} examples in N = {int(problem.N)}", flag)
 
 
 def register(subparsers):
@@ -58,7 +86,11 @@ def register(subparsers):
     add_problem_arguments(parser, alpha_default=5.0, n_default=100)
     add_simulation_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--save", default=None, metavar="FILE", help="save arrays (.npz) + JSON side-car, after every seed")
+    parser.add_argument("--save", default=None, metavar="FILE",
+                        help="save arrays (.npz) + JSON side-car after every seed; rerunning the same "
+                             "command resumes from it (default: not saved)")
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                        help="keep the seeds already in --save (--no-resume: replace the file)")
     parser.set_defaults(func=run)
     return parser
 
@@ -123,23 +155,37 @@ def _human(d):
                      "--sweeps or a larger --n before trusting the comparison.")
     if not all(d["converged"]):
         lines.append(f"WARNING: {d['converged'].count(False)} seed(s) did not converge")
+    if d.get("partial"):
+        lines.append(f"PARTIAL: interrupted after {d['K']} of {d['seeds_requested']} seeds")
     return "\n".join(lines)
 
 
 def run(args):
     from ..simulate import simulate
 
+    from ..io import check_writable
+
     problem = problem_from_args(args)
     if math.isinf(problem.N):
         raise ValueError("--n must be finite for a simulation")
+    if args.save:
+        check_writable(args.save, "--save")
+    _check_simulation_args(args, problem)
+    settings = dict(init=args.init, sweeps=args.sweeps, burn_in=args.burn_in, max_epochs=args.max_epochs,
+                    tol=args.tol, lr=args.lr, batch_size=args.batch_size, split=args.split)
     res = simulate(problem, method=args.method, seeds=args.seeds, seed=args.seed, M=args.m_samples,
-                   init=args.init, sweeps=args.sweeps, burn_in=args.burn_in, max_epochs=args.max_epochs,
-                   tol=args.tol, lr=args.lr, batch_size=args.batch_size, split=args.split,
-                   progress=not args.no_progress, save=args.save, **engine_kwargs(args))
+                   progress=args.progress, save=args.save, resume=args.resume, **settings, **engine_kwargs(args))
     d = simulation_report(problem, res, args.method, args.init, with_theory=not args.no_theory)
     if args.method == "gibbs":
         d["kept_sweeps"] = args.sweeps - args.burn_in
+    d["seeds_requested"] = args.seeds
+    d["partial"] = res.K < args.seeds
     if args.save:
-        res.save(args.save, report=d, init=args.init, sweeps=args.sweeps, burn_in=args.burn_in)
+        res.save(args.save, report=d, **settings)
     emit(d, args.json, _human)
+    if d["partial"]:
+        print(f"saddlepoint simulate: interrupted: PARTIAL result, {res.K} of {args.seeds} seeds"
+              + (f"; rerun the same command to resume from {args.save}" if args.save else
+                 " (give --save to be able to resume)"), file=sys.stderr)
+        return 130
     return 0 if all(d["converged"]) else 1

@@ -20,7 +20,17 @@ import numpy as np
 from ._common import emit
 from ._problem_args import add_problem_arguments, problem_from_args
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "load_init"]
+
+
+def load_init(path):
+    """The Solution saved in ``path`` (for ``--init-from``), validated; errors name the flag."""
+    from ..problem import Solution
+
+    try:
+        return Solution.load(path)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ValueError(f"--init-from: {exc}") from None
 
 
 def register(subparsers):
@@ -32,12 +42,14 @@ def register(subparsers):
     )
     add_problem_arguments(parser)
     s = parser.add_argument_group("solver")
-    s.add_argument("--init", choices=("symmetric", "specialized", "random"), default="specialized")
+    s.add_argument("--init", choices=("symmetric", "specialized", "random"), default="specialized",
+                   help="initial state")
     s.add_argument("--init-from", default=None, metavar="FILE", help="start from a saved Solution (JSON)")
     s.add_argument("--seed", type=int, default=0, help="seed for --init random (default 0)")
-    s.add_argument("--method", choices=("auto", "damped", "anderson", "newton", "krylov"), default="auto")
-    s.add_argument("--tol", type=float, default=1e-10, help="tolerance on max|F(s) - s|")
-    s.add_argument("--max-iter", type=int, default=2000)
+    s.add_argument("--method", choices=("auto", "damped", "anderson", "newton", "krylov"), default="auto",
+                   help="solver (auto: Anderson, then Newton, then damped iteration)")
+    s.add_argument("--tol", type=float, default=1e-10, help="tolerance on max|F(s) - s|, in (0, 1e-3)")
+    s.add_argument("--max-iter", type=int, default=2000, help="map evaluations per solver")
     lb = parser.add_argument_group("learned inverse temperature (docs/learned_beta.md)")
     lb.add_argument("--learn-beta", action="store_true",
                     help="learn beta as an order parameter, A_N(beta) = varsigma <w.x>_r (needs a finite --n; "
@@ -90,15 +102,15 @@ def _learned_beta_problem(args, problem):
 
 
 def run(args):
+    from ..io import check_writable
     from ..solvers import solve
 
     problem = _learned_beta_problem(args, problem_from_args(args))
-    init = args.init_from if args.init_from is not None else args.init
-    if args.init_from is not None:
-        from pathlib import Path
-
-        if not Path(args.init_from).is_file():
-            raise FileNotFoundError(f"--init-from: no such file: {args.init_from}")
+    if args.save:
+        check_writable(args.save, "--save")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    init = load_init(args.init_from) if args.init_from is not None else args.init
     sol = solve(problem, init=init, method=args.method, tol=args.tol, max_iter=args.max_iter,
                 rng=np.random.default_rng(args.seed))
     if args.save:

@@ -1,28 +1,35 @@
 """``saddlepoint study accuracy|cost``: the two training studies on digits (resumable; CSV +
 JSON + figure in --out)."""
 
+import argparse
+import math
+
 from ._common import add_engine_arguments, emit, engine_kwargs
 
 __all__ = ["register", "run"]
 
 
-def _int_list(text):
-    try:
-        return [int(v) for v in text.replace(",", " ").split()]
-    except ValueError:
-        raise ValueError(f"expected a comma-separated list of integers, got {text!r}") from None
+def _list(flag, text, kind, low, high=None, strict=False):
+    """Parse the comma-separated ``text`` of ``flag``: numbers of ``kind`` in [low, high]
+    (``strict``: > low), at least one."""
+    import math
 
-
-def _float_list(text):
     try:
-        return [float(v) for v in text.replace(",", " ").split()]
+        values = [kind(v) for v in text.replace(",", " ").split()]
     except ValueError:
-        raise ValueError(f"expected a comma-separated list of numbers, got {text!r}") from None
+        raise ValueError(f"{flag} expects a comma-separated list of {kind.__name__}s, got {text!r}") from None
+    if not values:
+        raise ValueError(f"{flag} must name at least one value, got {text!r}")
+    for v in values:
+        if not math.isfinite(v) or v < low or (strict and v == low) or (high is not None and v > high):
+            bound = f"{'>' if strict else '>='} {low}" + ("" if high is None else f" and <= {high}")
+            raise ValueError(f"{flag} values must be {bound}, got {v}")
+    return values
 
 
 def register(sub):
     p = sub.add_parser("study", help="training studies on digits: accuracy vs beta/varsigma, cost vs P_max")
-    p.add_argument("which", choices=["accuracy", "cost"])
+    p.add_argument("which", choices=["accuracy", "cost"], help="the study to run")
     p.add_argument("--out", default=None, help="output directory (default study_<which>)")
     p.add_argument("--seeds", default="0,1,2", help="accuracy: seeds (default 0,1,2); cost: the first is used")
     p.add_argument("--betas", default="6,10,14,18", help="accuracy: inverse temperatures")
@@ -37,22 +44,30 @@ def register(sub):
     p.add_argument("--max-test", type=int, default=None, help="cost: stratified test subset")
     p.add_argument("--max-epochs", type=int, default=None, help="per training run (default 80 / 100)")
     add_engine_arguments(p, workers=1, what="training runs")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress output")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
 
 def run(args):
     from .. import studies
 
+    from ..io import check_writable
+
     out = args.out or f"study_{args.which}"
-    seeds = _int_list(args.seeds)
-    if not seeds:
-        raise ValueError("--seeds must name at least one seed")
+    seeds = _list("--seeds", args.seeds, int, 0)
+    for flag, value in (("--p", args.p), ("--p0", args.p0), ("--max-epochs", args.max_epochs),
+                        ("--max-train", args.max_train), ("--max-test", args.max_test)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
+    if not (args.beta > 0 and args.beta < float("inf")):
+        raise ValueError(f"--beta must be a finite number > 0, got {args.beta}")
+    check_writable(out, "--out", directory=True)
     if args.which == "accuracy":
-        doc = studies.accuracy_study(out, betas=_float_list(args.betas), varsigmas=_float_list(args.varsigmas),
-                                     seeds=seeds, P=args.p, max_epochs=args.max_epochs or 80,
-                                     progress=not args.quiet, **engine_kwargs(args))
+        doc = studies.accuracy_study(out, betas=_list("--betas", args.betas, float, 0.0, strict=True),
+                                     varsigmas=_list("--varsigmas", args.varsigmas, float, 0.0, 1.0, strict=True),
+                                     seeds=seeds, P=args.p, max_epochs=80 if args.max_epochs is None else args.max_epochs,
+                                     progress=args.progress, **engine_kwargs(args))
 
         def human(d):
             lines = ["beta  varsigma  test_acc (se)      nn_acc   dead  epochs  seconds"]
@@ -63,10 +78,15 @@ def run(args):
 
         emit(doc, args.json, human)
     else:
-        doc = studies.cost_study(out, P_max_list=_int_list(args.p_max_list), P0=args.p0, beta=args.beta,
-                                 seed=seeds[0], supervised=args.supervised, max_epochs=args.max_epochs or 100,
+        p_max_list = _list("--p-max-list", args.p_max_list, int, 1)
+        for P_max in p_max_list:  # the growth stages are P0 2^k
+            ratio = P_max / args.p0
+            if ratio < 1 or ratio != 2 ** round(math.log2(ratio)):
+                raise ValueError(f"--p-max-list: {P_max} is not --p0 ({args.p0}) times a power of two")
+        doc = studies.cost_study(out, P_max_list=p_max_list, P0=args.p0, beta=args.beta,
+                                 seed=seeds[0], supervised=args.supervised, max_epochs=100 if args.max_epochs is None else args.max_epochs,
                                  data_spec=args.data, max_train=args.max_train, max_test=args.max_test,
-                                 progress=not args.quiet, **engine_kwargs(args))
+                                 progress=args.progress, **engine_kwargs(args))
 
         def human(d):
             lines = ["P_max  target   split: epochs seconds   full: epochs seconds"]

@@ -2,6 +2,8 @@
 by splitting steepest descent; saves the model (npz + JSON), the memories as an image grid
 (PNG) and a JSON report with the measurements."""
 
+import argparse
+import math
 from pathlib import Path
 
 from ._common import emit, positive_float
@@ -55,9 +57,35 @@ def register(sub):
                    help="seed of the split, initialisation and SGD (default 0; 2 with --protocol paper-unsupervised)")
     p.add_argument("--checkpoint", default=None, help="checkpoint .npz (resumes if it exists; not with --grow)")
     p.add_argument("--out", default="train_out", help="output directory (default train_out)")
-    p.add_argument("--progress", action="store_true", help="progress bars")
+    p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out directory")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False, help="progress bars")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
+
+
+def check_train_args(args):
+    """Refuse bad flags (named) and an unwritable or occupied --out before loading any data."""
+    from ..io import check_writable
+
+    for flag, value, low in (("--p", args.p, 1), ("--max-epochs", args.max_epochs, 1), ("--seed", args.seed, 0),
+                             ("--batch-size", args.batch_size, 1), ("--max-train", args.max_train, 1),
+                             ("--max-test", args.max_test, 1), ("--p-max", args.p_max, 1)):
+        if value is not None and value < low:
+            raise ValueError(f"{flag} must be >= {low}, got {value}")
+    for flag, value, positive in (("--tol", args.tol, False), ("--ll-tol", args.ll_tol, False),
+                                  ("--lr", args.lr, True), ("--upsilon", args.upsilon, False)):
+        if value is not None and not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+            raise ValueError(f"{flag} must be a finite number {'>' if positive else '>='} 0, got {value}")
+    if args.varsigma is not None and not args.varsigma <= 1:
+        raise ValueError(f"--varsigma must be in (0, 1], got {args.varsigma}")
+    if not 0 < args.test_fraction < 1:
+        raise ValueError(f"--test-fraction must be in (0, 1), got {args.test_fraction}")
+    out = check_writable(args.out, "--out", directory=True)
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise ValueError(f"--out {out} exists and is not empty: give --overwrite to replace its results, "
+                         "or another directory")
+    if args.checkpoint:
+        check_writable(args.checkpoint, "--checkpoint")
 
 
 def run(args):
@@ -80,8 +108,12 @@ def run(args):
         raise ValueError("--p-max needs --grow splitting")
     if args.grow and args.checkpoint:
         raise ValueError("--checkpoint is not supported with --grow (each stage is logged instead)")
+    check_train_args(args)
     out = Path(args.out)
-    ds = data.load_dataset(args.data)
+    try:
+        ds = data.load_dataset(args.data)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        raise ValueError(f"--data: {exc}") from None
     split = data.train_test(ds, test_fraction=args.test_fraction, seed=args.seed, center=False,
                             max_train=args.max_train, max_test=args.max_test, holdout=args.holdout)
     # Preprocessing: rows scaled to unit norm here; the estimator then subtracts the training

@@ -82,15 +82,25 @@ def run(args):
             raise ValueError(f"--pi must give P = {args.p} positive numbers")
         pi = pi / pi.sum()
     amp = args.amplitude if args.amplitude is not None else max(0.3, math.sqrt(max(3 * (args.tau - 1), 0.0)))
-    if amp < 0:
-        raise ValueError(f"--amplitude must be >= 0, got {amp}")
+    if not (amp >= 0 and math.isfinite(amp)):
+        raise ValueError(f"--amplitude must be a finite number >= 0, got {amp}")
+    if (args.n is None) != (args.b_star is None):
+        raise ValueError("give both --n and --b-star to report overlaps")
+    if args.n is not None and not (args.n >= 2 and math.isfinite(args.n)):
+        raise ValueError(f"--n must be a finite number >= 2, got {args.n}")
+    if args.b_star is not None and not (args.b_star > 0 and math.isfinite(args.b_star)):
+        raise ValueError(f"--b-star must be a finite number > 0, got {args.b_star}")
+    from .._validation import check_memory
+
+    # the solver's Gaussian quadrature holds (P x samples) responsibilities and a dense
+    # (P k)^2 Jacobian
+    check_memory(8.0 * (args.p * dim) ** 2 * 3 + 8.0 * args.p * 200_000, f"P = {args.p} memories in k = {dim}",
+                 "--p")
     c0 = W.configuration(start, args.p, dim, amp)
     sol = W.solve_within(args.p, args.tau, dim, c0=c0, pi=pi)
     d = {"c": sol.c, "tau": sol.tau, "pi": sol.pi, "converged": sol.converged, "residual": sol.residual,
          "free_energy": sol.free_energy, "eigenvalues": sol.eigenvalues, "stable": sol.stable,
          "split": sol.split, "distances": sol.distances(), "start": start, "overlaps": None}
-    if (args.n is None) != (args.b_star is None):
-        raise ValueError("give both --n and --b-star to report overlaps")
     if args.n is not None:
         d["overlaps"] = W.overlaps_from_c(sol.c, args.n, args.b_star)
     emit(d, args.json, _human)

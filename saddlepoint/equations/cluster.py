@@ -227,7 +227,12 @@ def jacobian_m(problem, m, p=None):
     else:
         A, dA = resultant(problem.N, kappa, derivative=True)
     Gh = m_hat @ G  # (P, P*)
-    D = (A / kappa)[:, None, None] * G[None] + ((dA - A / kappa) / kappa**2)[:, None, None] * np.einsum("na,nb->nab", Gh, Gh)
+    # (A' - A/k)/k^2 multiplies Gh Gh^T = O(k^2): below k = 1e-150 (k^2 underflows, 0/0 = NaN
+    # at beta = 0) the product is < 1e-290 and is dropped; above, the cancellation in
+    # A' - A/k costs an absolute error eps/N in the product only
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        c2 = np.where(kappa > 1e-150, (dA - A / kappa) / kappa**2, 0.0)
+    D = (A / kappa)[:, None, None] * G[None] + c2[:, None, None] * np.einsum("na,nb->nab", Gh, Gh)
     # dT[nu, mu, l]
     eye = np.eye(P)
     rw = r * problem.p_star[None, :, :]  # p*^y_mu r_nu(mu, y)
@@ -320,7 +325,12 @@ def jacobian_full(problem, m, p=None):
     else:
         A, dA = resultant(problem.N, kappa, derivative=True)
     Gh = m_hat @ G
-    D = (A / kappa)[:, None, None] * G[None] + ((dA - A / kappa) / kappa**2)[:, None, None] * np.einsum("na,nb->nab", Gh, Gh)
+    # (A' - A/k)/k^2 multiplies Gh Gh^T = O(k^2): below k = 1e-150 (k^2 underflows, 0/0 = NaN
+    # at beta = 0) the product is < 1e-290 and is dropped; above, the cancellation in
+    # A' - A/k costs an absolute error eps/N in the product only
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        c2 = np.where(kappa > 1e-150, (dA - A / kappa) / kappa**2, 0.0)
+    D = (A / kappa)[:, None, None] * G[None] + c2[:, None, None] * np.einsum("na,nb->nab", Gh, Gh)
     Jm = coef * np.einsum("nam,nmk->nak", D, dT).reshape(nm, n)
     S = class_statistics(r, ps)
     Jp_table = update_class_weights(problem, S) * problem.pi[:, None]

@@ -11,4 +11,8 @@ Kernels are module-level ``@njit(cache=True)`` functions taking arrays, scalars 
 does not trigger compilation.
 """
 
+from .._numba_cache import ensure_cache_dir
+
 __all__ = []
+
+ensure_cache_dir()  # before any kernel module decorates: read-only installs fall back to a temp dir
