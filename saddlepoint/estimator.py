@@ -36,6 +36,7 @@ from .data import preprocess
 
 __all__ = [
     "DAM",
+    "check_saved_model",
     "varsigma_from_upsilon",
     "class_probabilities",
     "hidden_posterior",
@@ -64,6 +65,53 @@ def varsigma_from_upsilon(upsilon):
 def _batches(M, P):
     bs = model.default_batch_size(M, P, P)
     return range(0, M, bs), bs
+
+
+def check_saved_model(arrays, meta, path):
+    """Validate a saved DAM (``arrays`` and JSON ``meta`` of :meth:`DAM.save`) as a fitted one.
+
+    Checks the format version, the memories (finite unit rows, shape (P, N)), the prior
+    ``pi`` (positive, summing to one), the class table ``p`` (non-negative rows summing to
+    one), the labels, the training mean and the effective ``varsigma``. Tolerances 1e-5:
+    float32 models round to ~6e-8 per entry.
+
+    Raises
+    ------
+    ValueError
+        Naming ``path`` and the first problem found.
+    """
+    def bad(msg):
+        raise ValueError(f"{path}: not a valid saved DAM: {msg}")
+
+    try:
+        io.check_version(meta.get("saddlepoint_version"), "version")
+    except ValueError as exc:
+        bad(exc)
+    if (meta.get("parameters") or {}).get("estimator") != "DAM":
+        bad("its metadata does not describe a DAM (missing or edited JSON side-car)")
+    for key in ("W", "p", "pi", "classes"):
+        if key not in arrays:
+            bad(f"array {key!r} is missing")
+    W, p, pi = (np.asarray(arrays[k], dtype=float) for k in ("W", "p", "pi"))
+    if W.ndim != 2 or not np.all(np.isfinite(W)) or np.max(np.abs(np.linalg.norm(W, axis=1) - 1.0)) > 1e-5:
+        bad("W must be finite unit rows of shape (P, N)")
+    P = W.shape[0]
+    # with a null memory (label smoothing) its weight is the mass that pi leaves free
+    total_ok = (0 < pi.sum() <= 1.0 + 1e-5) if meta.get("null") is not None else abs(pi.sum() - 1.0) <= 1e-5
+    if pi.shape != (P,) or not np.all(pi > 0) or not total_ok:
+        bad(f"pi must be {P} positive weights summing to 1 (sum {pi.sum():.6g})")
+    if p.ndim != 2 or p.shape[0] != P or not np.all(p >= 0) or np.max(np.abs(p.sum(axis=1) - 1.0)) > 1e-5:
+        bad("p must be (P, C) non-negative class weights with rows summing to 1 "
+            f"(row sums {np.round(p.sum(axis=1), 6).tolist()[:5]}...)" if p.ndim == 2 else "p must be (P, C)")
+    if len(arrays["classes"]) > p.shape[1]:
+        bad(f"{len(arrays['classes'])} class labels for {p.shape[1]} columns of p")
+    if "mean" in arrays and (np.shape(arrays["mean"]) != (W.shape[1],) or not np.all(np.isfinite(arrays["mean"]))):
+        bad(f"mean must be {W.shape[1]} finite numbers")
+    vs = meta.get("varsigma_effective")
+    if not isinstance(vs, (int, float)) or not 0 < vs <= 1:
+        bad(f"varsigma_effective must be in (0, 1], got {vs!r}")
+    if not isinstance(meta.get("supervised"), bool):
+        bad("supervised must be true or false")
 
 
 def hidden_posterior(X, W, b, pi):
@@ -1025,8 +1073,10 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path):
-        """Load a model written by :meth:`save`."""
+        """Load a model written by :meth:`save`, validated as a fitted model is
+        (:func:`check_saved_model`): a damaged or edited file raises ValueError naming it."""
         arrays, meta = io.load_npz(path)
+        check_saved_model(arrays, meta, path)
         params = dict(meta.get("parameters", {}))
         params.pop("estimator", None)
         params.pop("random_state", None)

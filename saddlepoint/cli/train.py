@@ -36,8 +36,8 @@ def register(sub):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--varsigma", type=positive_float, default=None, help="effective-loss factor in (0, 1]")
     g.add_argument("--upsilon", type=float, default=None, help="logit-noise variance: varsigma = (1 + pi upsilon/4)^-1/2")
-    p.add_argument("--method", choices=["em", "gd", "sgd"], default="em")
-    p.add_argument("--init", choices=["kmeans++", "random"], default="kmeans++")
+    p.add_argument("--method", choices=["em", "gd", "sgd"], default="em", help="optimiser: EM, Riemannian gradient or SGD")
+    p.add_argument("--init", choices=["kmeans++", "random"], default="kmeans++", help="initial memories")
     p.add_argument("--grow", choices=["splitting"], default=None, help="grow by splitting steepest descent")
     p.add_argument("--p-max", type=int, default=None, help="final number of memories with --grow")
     p.add_argument("--split", choices=["all", "saddles"], default="all",
