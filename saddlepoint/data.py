@@ -326,32 +326,46 @@ def preprocess(X, center=False, mean=None):
     if X.shape[1] < 2:
         raise ValueError(f"X must have at least 2 features (N >= 2), got {X.shape[1]}")
     rounding = 16 * np.finfo(X.dtype).eps * np.sqrt(X.shape[1])
+    # size of the data before centring (max and min: no |X| temporary)
+    scale0 = float(max(np.max(X, initial=0.0), -np.min(X, initial=0.0)))
     if center is True or center == "dataset":
         mean = X.mean(axis=0) if mean is None else check_array("mean", mean, shape=(X.shape[1],))
         X = (X - mean).astype(X.dtype, copy=False)
     elif center == "image":
         row_means = X.mean(axis=1, dtype=np.float64)
         # Rows already centred (e.g. patches from preprocess_patches) are not copied.
-        if np.any(np.abs(row_means) > rounding * np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))):
+        # (measured against each row's largest entry: its squared norm overflows at 1e200)
+        row_max = np.maximum(X.max(axis=1), -X.min(axis=1)).astype(np.float64)
+        if np.any(np.abs(row_means) > rounding * row_max):
             X = (X - row_means[:, None]).astype(X.dtype, copy=False)
         mean = None
     else:
         mean = None
-    # Row norms in blocks of rows: the same numbers as np.linalg.norm(X, axis=1), without its
-    # (M, N) temporary on large data.
-    norms = np.concatenate([np.linalg.norm(X[i:i + 65536], axis=1) for i in range(0, X.shape[0], 65536)]
-                           or [np.zeros(0)]).astype(np.float64)
-    zero = np.flatnonzero(norms <= 1e-12 * max(1.0, float(np.max(norms, initial=0.0))))
+    # Row norms in blocks of rows, without an (M, N) temporary on large data. Projection onto
+    # the sphere is scale-free: each row is divided by its largest entry before its norm is
+    # taken (no overflow at 1e200, no underflow at 1e-13), and a row is "zero" relative to the
+    # data's own size (1e-12: what centring leaves of a constant row).
+    B = 65536
+    amax = np.concatenate([np.maximum(X[i:i + B].max(axis=1), -X[i:i + B].min(axis=1))
+                           for i in range(0, X.shape[0], B)] or [np.zeros(0)]).astype(np.float64)
+    zero = np.flatnonzero(~(amax > 1e-12 * scale0))
     if zero.size:
         raise ValueError(
             f"X has {zero.size} all-zero row(s){' after centring' if center else ''} "
             f"(first at index {zero[:5].tolist()}): they cannot be put on the unit sphere"
         )
+    safe = np.where(amax > 0, amax, 1.0)
+    scaled = np.concatenate([np.linalg.norm(X[i:i + B] / safe[i:i + B, None], axis=1)
+                             for i in range(0, X.shape[0], B)] or [np.zeros(0)])
+    with np.errstate(over="ignore"):
+        norms = amax * scaled  # inf only for rows near the float limit (then not "on the sphere")
     # Rows already on the sphere (to rounding of the dtype) are returned as they are, without
     # a copy: a data set of several GB (patches) is not duplicated.
     if np.max(np.abs(norms - 1.0), initial=0.0) <= rounding:
         return X, mean
-    return (X / norms[:, None]).astype(X.dtype, copy=False), mean
+    out = X / safe[:, None]
+    out /= scaled[:, None].astype(out.dtype)
+    return out.astype(X.dtype, copy=False), mean
 
 
 def stratified_split(y, test_fraction=0.2, seed=0):

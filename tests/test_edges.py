@@ -125,3 +125,32 @@ def test_responsibilities_match_the_plain_softmax(rng):
     L = 3.0 * X @ W.T + np.log(pi)
     ref = np.exp(L) / np.exp(L).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(model.responsibilities(X, W, 3.0, pi=pi), ref, rtol=1e-13)  # a few ulp of exp
+
+
+@pytest.mark.parametrize("scale", [1e-13, 1e-300, 1e200])
+def test_projection_to_the_sphere_is_scale_free(rng, scale):
+    # x / |x| does not depend on the scale of x; rows scaled by 1e-13 were refused as zero and
+    # by 1e200 overflowed. Tolerance 4 ulp: division by the row maximum, then by the norm.
+    from saddlepoint.data import preprocess
+
+    X = rng.standard_normal((30, 7))
+    for center in (False, True, "image"):
+        ref, _ = preprocess(X, center=center)
+        got, _ = preprocess(X * scale, center=center)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=4 * np.finfo(float).eps)
+    with pytest.raises(ValueError, match="all-zero"):
+        preprocess(np.vstack([X, np.zeros(7)]) * scale)
+
+
+def test_a_prime_in_the_recurrence_region_at_n2():
+    # A'_2 = 1 - A^2 - A/kappa with A = I_1/I_0 from mpmath (50 digits), on a dense scan of the
+    # N = 2 recurrence region (2 < kappa <= 25), where the measured worst relative error is
+    # 8.8e-15 (docs/special_functions.md); tolerance 1.5e-14 leaves rounding noise room only.
+    mp.mp.dps = 50
+    worst = 0.0
+    for k in np.linspace(2.0001, 25.0, 120):
+        A = mp.besseli(1, k) / mp.besseli(0, k)
+        ref = 1 - A * A - A / mp.mpf(k)
+        worst = max(worst, float(abs(special.mean_resultant_length_prime(2, k) - ref) / ref))
+    assert worst < 1.5e-14
+    mp.mp.dps = 40
