@@ -211,17 +211,19 @@ def solution_from_state(equations, s, residual, iterations, converged, method, i
     op = equations.order_parameters(s)
     phi, kind = equations.free_entropy(s) if converged or math.isfinite(residual) else (math.nan, "none")
     ev = np.array([], dtype=complex)
+    ev_failed = False
     if jacobian and math.isfinite(residual):
         try:
             with np.errstate(all="ignore"):
                 ev = sorted_eigenvalues(map_jacobian(equations, s, method=jacobian))
         except (np.linalg.LinAlgError, ValueError) as exc:  # recorded, not raised: no stability claim
+            ev_failed = True
             message = (message + "; " if message else "") + f"Jacobian eigenvalues unavailable ({exc})"
     return Solution(
         problem=equations.problem,
         m=op["m"], m_hat=op["m_hat"], p=op["p"], Q=op["Q"],
         residual=residual, iterations=iterations, converged=converged, method=method,
-        jacobian_eigenvalues=ev, stable=bool(converged and is_stable(ev)),
+        jacobian_eigenvalues=ev, stable=bool(converged and not ev_failed and is_stable(ev)),
         free_entropy=phi, free_entropy_kind=kind, init=init, message=message, beta=op.get("beta"),
     )
 

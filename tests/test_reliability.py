@@ -268,3 +268,35 @@ def test_train_refuses_to_overwrite_without_overwrite(tmp_path, capsys):
     (out / "report.json").write_text("{}\n")
     assert main(["train", "--out", str(out), "--max-train", "100"]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_cli_errors_name_flags_not_python_arguments(tmp_out, capsys):
+    args = ["phase-diagram", "--y", "alpha", "1:2:2", "--out", str(tmp_out), "--workers", "1", "--no-progress"]
+    assert main(args + ["--x", "beta", "1:2:2"]) == 0
+    assert main(args + ["--x", "beta", "3:4:2"]) == 2
+    err = capsys.readouterr().err
+    assert "--no-resume" in err and "resume=False" not in err and "--out" in err
+    # the API names its own argument
+    with pytest.raises(io.ResumeMismatchError, match="resume=False"):
+        sweep(_problem(alpha=1.0), "beta", [3.0, 4.0], "alpha", [1.0, 2.0], tmp_out, workers=1, progress=False)
+
+
+def test_a_failing_eigenvalue_solver_is_recorded_not_raised(monkeypatch):
+    import saddlepoint.solvers as S
+
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("Eigenvalues did not converge")
+
+    monkeypatch.setattr(S, "sorted_eigenvalues", broken)
+    sol = S.solve(_problem())
+    assert sol.converged and sol.jacobian_eigenvalues.size == 0 and not sol.stable
+    assert "Eigenvalues did not converge" in sol.message
+
+
+@pytest.mark.parametrize("beta", [0.0, 1e-300])
+def test_solve_at_vanishing_beta(beta):
+    # beta -> 0: the memories see no data; at finite alpha the overlaps vanish (m = 0 exactly:
+    # the field m_hat is zero); before, the Jacobian was 0/0 and numpy raised.
+    sol = solve(_problem(beta=beta, alpha=5.0))
+    assert sol.converged and np.all(np.abs(sol.m) < 1e-290)
+    assert np.all(np.isfinite(sol.jacobian_eigenvalues))
