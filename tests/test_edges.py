@@ -10,7 +10,6 @@ import pytest
 from saddlepoint import model, special
 from saddlepoint.estimator import class_probabilities
 
-mp.mp.dps = 40
 
 
 def _rel(a, b):
@@ -22,9 +21,10 @@ def test_log_normalizer_at_huge_kappa_is_finite(N, kappa):
     # log Z_N = lgamma(N/2) + nu log(2/k) + log I_nu(k); mpmath's besseli overflows nothing at
     # 40 digits, but its asymptotic form is exact to 1e-300 relative here: log I_nu(k) =
     # k - log(2 pi k)/2 + O(1/k). Tolerance 1e-15 relative: a few ulp of a number ~1e308.
-    nu = mp.mpf(N) / 2 - 1
-    k = mp.mpf(kappa)
-    ref = mp.loggamma(nu + 1) + nu * mp.log(2 / k) + k - mp.log(2 * mp.pi * k) / 2
+    with mp.workdps(40):
+        nu = mp.mpf(N) / 2 - 1
+        k = mp.mpf(kappa)
+        ref = mp.loggamma(nu + 1) + nu * mp.log(2 / k) + k - mp.log(2 * mp.pi * k) / 2
     got = special.log_vmf_normalizer(N, kappa)
     assert math.isfinite(got) and _rel(got, float(ref)) < 1e-15
 
@@ -35,7 +35,8 @@ def test_log_bessel_i_at_extremes():
     # log I_1(x) = log(x/2) + O(x^2), computed here in mpmath from the exact subnormal value.
     assert _rel(special.log_bessel_i(0, 1e308), 1e308) < 1e-15
     assert special.log_bessel_i(0, 5e-324) == 0.0
-    ref = float(mp.log(mp.mpf(5e-324) / 2))
+    with mp.workdps(40):
+        ref = float(mp.log(mp.mpf(5e-324) / 2))
     assert abs(special.log_bessel_i(1, 5e-324) - ref) < 1e-12 * abs(ref)
     # arrays go through the same code
     np.testing.assert_allclose(special.log_bessel_i(np.array([0.0, 1.0]), np.array([1e308, 1e308])), 1e308,
@@ -46,10 +47,11 @@ def test_log_bessel_i_at_extremes():
 def test_large_n_forms_finite_above_1e155(kappa):
     # phi(k) = (s-1)/2 - log((1+s)/2)/2, a = 2k/(1+s), s = sqrt(1+4k^2), in mpmath (40 digits).
     # Tolerance 1e-14 relative: a handful of roundings in hypot, division and log1p.
-    k = mp.mpf(kappa)
-    s = mp.sqrt(1 + 4 * k * k)
-    phi = (s - 1) / 2 - mp.log((1 + s) / 2) / 2
-    a = 2 * k / (1 + s)
+    with mp.workdps(40):
+        k = mp.mpf(kappa)
+        s = mp.sqrt(1 + 4 * k * k)
+        phi = (s - 1) / 2 - mp.log((1 + s) / 2) / 2
+        a = 2 * k / (1 + s)
     assert _rel(special.large_n_log_normalizer(kappa), float(phi)) < 1e-14
     assert _rel(special.large_n_mean_resultant_length(kappa), float(a)) < 1e-14
     ap = special.large_n_mean_resultant_length_prime(kappa)
@@ -146,11 +148,10 @@ def test_a_prime_in_the_recurrence_region_at_n2():
     # A'_2 = 1 - A^2 - A/kappa with A = I_1/I_0 from mpmath (50 digits), on a dense scan of the
     # N = 2 recurrence region (2 < kappa <= 25), where the measured worst relative error is
     # 8.8e-15 (docs/special_functions.md); tolerance 1.5e-14 leaves rounding noise room only.
-    mp.mp.dps = 50
     worst = 0.0
-    for k in np.linspace(2.0001, 25.0, 120):
-        A = mp.besseli(1, k) / mp.besseli(0, k)
-        ref = 1 - A * A - A / mp.mpf(k)
-        worst = max(worst, float(abs(special.mean_resultant_length_prime(2, k) - ref) / ref))
+    with mp.workdps(50):
+        for k in np.linspace(2.0001, 25.0, 120):
+            A = mp.besseli(1, k) / mp.besseli(0, k)
+            ref = 1 - A * A - A / mp.mpf(k)
+            worst = max(worst, float(abs(special.mean_resultant_length_prime(2, k) - ref) / ref))
     assert worst < 1.5e-14
-    mp.mp.dps = 40
