@@ -107,10 +107,16 @@ def run(args):
         raise ValueError("--m-samples: compare scales M with N: use --alpha (or --m-factor with --alpha inf)")
     if math.isinf(problem.alpha) and args.method != "gibbs" and args.m_factor is None:
         raise ValueError("--m-factor is needed with --alpha inf (examples per dimension M/N of the trained students)")
-    d = finite_size_scaling(problem, n_list, method=args.method, seeds=args.seeds, seed=args.seed, init=args.init,
-                            sweeps=args.sweeps, burn_in=args.burn_in, max_epochs=args.max_epochs, tol=args.tol,
-                            M_factor=args.m_factor, power=args.power, csv_path=args.csv,
-                            progress=args.progress, **engine_kwargs(args))
+    import contextlib
+
+    from ..io import output_lock
+
+    # two runs appending to one --csv would interleave their rows: one writer at a time
+    with output_lock(args.csv, flag="csv", file=True) if args.csv else contextlib.nullcontext():
+        d = finite_size_scaling(problem, n_list, method=args.method, seeds=args.seeds, seed=args.seed, init=args.init,
+                                sweeps=args.sweeps, burn_in=args.burn_in, max_epochs=args.max_epochs, tol=args.tol,
+                                M_factor=args.m_factor, power=args.power, csv_path=args.csv,
+                                progress=args.progress, **engine_kwargs(args))
     d["power"] = args.power
     from ..verdict import scaling_summary
 
