@@ -300,3 +300,10 @@ def test_solve_at_vanishing_beta(beta):
     sol = solve(_problem(beta=beta, alpha=5.0))
     assert sol.converged and np.all(np.abs(sol.m) < 1e-290)
     assert np.all(np.isfinite(sol.jacobian_eigenvalues))
+
+
+def test_train_refuses_an_output_another_run_holds(tmp_path, capsys):
+    out = tmp_path / "run"
+    with io.output_lock(out):
+        assert main(["train", "--out", str(out), "--max-train", "100", "--overwrite"]) == 2
+    assert "another saddlepoint run" in capsys.readouterr().err

@@ -81,13 +81,30 @@ def check_train_args(args):
     if not 0 < args.test_fraction < 1:
         raise ValueError(f"--test-fraction must be in (0, 1), got {args.test_fraction}")
     out = check_writable(args.out, "--out", directory=True)
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+    if out.is_dir() and any(f.name != ".saddlepoint.lock" for f in out.iterdir()) and not args.overwrite:
         raise ValueError(f"--out {out} exists and is not empty: give --overwrite to replace its results, "
                          "or another directory")
     if args.checkpoint:
         check_writable(args.checkpoint, "--checkpoint")
 
 
+def _one_writer(fn):
+    """Check the flags, then hold the lock of --out for the run: two trainings writing one
+    directory would mix their model, report and figures."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(args):
+        from ..io import output_lock
+
+        check_train_args(args)
+        with output_lock(args.out):
+            return fn(args)
+
+    return wrapper
+
+
+@_one_writer
 def run(args):
     from .. import data, io
     from ..estimator import DAM
