@@ -215,7 +215,7 @@ def test_cli_paper_unsupervised_on_patches(tmp_path, capsys):
     back = DAM.load(out / "model.npz")
     assert back.latent_ and back.W_.shape == (6, 16)
     status = main(["train", "--data", f"patches:4:2:idx:{tmp_path}", "--protocol", "paper-unsupervised", "--grow",
-                   "splitting", "--out", str(out)])
+                   "splitting", "--out", str(tmp_path / "grow")])
     assert status != 0 and "--grow does not go with --protocol paper-unsupervised" in capsys.readouterr().err
 
 
