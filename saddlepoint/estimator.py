@@ -661,7 +661,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         return W0, p0
 
     def train_arrays(self, X, y, W0, p0, pi, rng, max_epochs, callback=None, progress=None, C=None,
-                     state=None, opt_state=None, null_mass=None):
+                     state=None, opt_state=None, null_mass=None, history_out=None, live=None):
         """Run :func:`saddlepoint.optim.fit` with this estimator's settings on prepared arrays.
 
         ``X`` unit rows, ``y`` labels ``0..C-1`` (zeros when unsupervised). ``state`` and
@@ -675,7 +675,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
             C = p0.shape[1] if p0 is not None else int(np.max(y)) + 1
         engine = {}
         if self._uses_objective() or state is not None:
-            engine = dict(learn_beta=self.learn_beta, null_memory=self.null_memory,
+            engine = dict(live=live, learn_beta=self.learn_beta, null_memory=self.null_memory,
                           null_mass=(1.0 if self.null_mass is None else self.null_mass) if null_mass is None else null_mass,
                           label_smoothing=self.label_smoothing if C > 1 else 0.0,
                           class_prior=self.class_prior if C > 1 else "balanced", momentum=self.momentum,
@@ -686,7 +686,8 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
                      learn_p=self.learn_p, varsigma=r["varsigma"], max_epochs=max_epochs, tol=r["tol"],
                      ll_tol=r["ll_tol"], lr=self.lr, batch_size=self.batch_size,
                      rng=rng if self.method == "sgd" else None, p_update=self.p_update,
-                     progress=self.progress if progress is None else progress, callback=callback, **engine)
+                     progress=self.progress if progress is None else progress, callback=callback,
+                     history_out=history_out, **engine)
         return result
 
     def _set_fitted(self, W, p, pi, varsigma, classes, supervised, mean, beta=None, state=None):
@@ -783,18 +784,19 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
             t_start = time.perf_counter()
             user_stop = [False]
 
+            running = list(history)  # optim.fit appends every epoch's objective to it as it goes
+
             def cb(epoch, W, p):
                 total = done_epochs + epoch
                 if checkpoint is not None and total % r["checkpoint_every"] == 0:
-                    # the current run's per-epoch history is not exposed here: record what we have
-                    save(W, p, total, done_seconds + time.perf_counter() - t_start, history, False, False, val_history)
+                    save(W, p, total, done_seconds + time.perf_counter() - t_start, running, False, False, val_history)
                 if callback is not None and callback(total, W, p):
                     user_stop[0] = True
                     return True
                 return False
 
             result = self.train_arrays(Xu, y_enc, W0, p0, pi, rng, r["max_epochs"] - done_epochs, cb, C=C,
-                                       state=state, opt_state=opt_state)
+                                       state=state, opt_state=opt_state, history_out=running, live=live)
             W, p = result.W, result.p
             done_epochs += result.epochs
             done_seconds += result.seconds
@@ -855,23 +857,30 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         return self._log_joint_map(X, lambda h: h)
 
-    def _log_joint_map(self, X, fn):
-        """``fn(h)`` of the log joint ``h`` (B, K), batch by batch, stacked along examples.
+    def _model_state(self):
+        from .objective import ModelState
+
+        if self.state_ is not None:
+            return self.state_
+        return ModelState(self.W_, self.beta_, self.pi_[:, None] * self.p_, self.pi_)
+
+    def _log_joint_map(self, X, fn, posterior=False):
+        """``fn(h)`` of the log joint ``h`` (B, K) (or of the column posterior ``p(c | x)`` when
+        ``posterior``), batch by batch, stacked along examples.
 
         The (M, K) log joint is never held whole: on millions of patches predictions and
         likelihoods need one batch of it at a time.
         """
         self._check_fitted()
         Xu = self._transform(X)
-        from .objective import ModelState, log_joint
+        from .objective import column_posterior, log_joint
 
-        state = self.state_
-        if state is None:
-            state = ModelState(self.W_, self.beta_, self.pi_[:, None] * self.p_, self.pi_)
+        state = self._model_state()
+        per_batch = column_posterior if posterior else log_joint
         out = None
         starts, bs = _batches(Xu.shape[0], self.W_.shape[0])
         for s in starts:
-            r = np.asarray(fn(log_joint(Xu[s:s + bs], state, self.varsigma_)))
+            r = np.asarray(fn(per_batch(Xu[s:s + bs], state, self.varsigma_)))
             if out is None:
                 out = np.empty((Xu.shape[0],) + r.shape[1:], dtype=r.dtype)
             out[s:s + bs] = r
@@ -885,7 +894,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         self._check_fitted()
         if self.state_ is not None and (self.supervised_ or self.latent_):
-            return self._log_joint_map(X, lambda h: np.exp(h - logsumexp(h, axis=1, keepdims=True)))
+            return self._log_joint_map(X, lambda q: q, posterior=True)
         Xu = self._transform(X)
         if self.supervised_:
             return class_probabilities(Xu, self.W_, self.b_, self.pi_, self.p_)
@@ -967,11 +976,10 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def _proba_unit(self, Xu):
         """``P(c | x)`` of examples already on the sphere (no centring)."""
-        from .objective import ModelState, log_joint
+        from .objective import column_posterior
 
-        state = self.state_ if self.state_ is not None else ModelState(self.W_, self.beta_, self.pi_[:, None] * self.p_, self.pi_)
-        h = log_joint(Xu.astype(state.W.dtype), state, self.varsigma_)
-        return np.exp(h - logsumexp(h, axis=1, keepdims=True))
+        state = self._model_state()
+        return column_posterior(Xu.astype(state.W.dtype), state, self.varsigma_)
 
     def nn_accuracy(self, X, y):
         """Accuracy of classifying ``x`` by the class of its nearest memory."""

@@ -39,7 +39,7 @@ from ._validation import check_real
 from .terms import LabelTerm
 
 __all__ = ["Objective", "ModelState", "PassStatistics", "batch_statistics", "pass_statistics",
-           "log_joint", "initial_table", "responsibilities"]
+           "log_joint", "column_posterior", "initial_table", "responsibilities"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +208,18 @@ def log_joint(Xb, state, varsigma):
     D = _mixture(E, e0, state)
     with np.errstate(divide="ignore"):
         return np.log(D) + mx[:, None] - np.log(state.masses.sum())
+
+
+def column_posterior(Xb, state, varsigma):
+    """``p(c | x_a)`` (B, K): the mixture ``D[a, c]`` normalised per row, in the shifted frame.
+
+    Computed from the scaled mixture rather than as ``exp(h - logsumexp(h))``: with huge logits
+    (``beta w.x ~ 1e16``) ``h`` has lost the prior's contribution to rounding, ``D`` has not.
+    """
+    E, e0, _ = _batch_core(Xb, state, varsigma)
+    D = _mixture(E, e0, state)
+    total = D.sum(axis=1, keepdims=True)
+    return np.divide(D, total, out=np.full_like(D, 1.0 / D.shape[1]), where=total > 0)
 
 
 def _batch_core_responsibilities(Xb, yb, state, objective):

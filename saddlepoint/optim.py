@@ -211,7 +211,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
         p_update="sinkhorn", threads=None, progress=False, callback=None, learn_beta=False,
         null_memory=False, null_mass=1.0, label_smoothing=0.0, class_prior="balanced", momentum=0.0,
         early_stopping=False, validation_fraction=0.1, n_iter_no_change=1, sinkhorn_sweeps=10,
-        term=None, state=None, opt_state=None):
+        term=None, state=None, opt_state=None, history_out=None, live=None):
     """Train a DAM by EM, Riemannian gradient ascent or SGD on the sphere (docs/theory.md, section 3).
 
     Parameters
@@ -285,6 +285,12 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
     state, opt_state : optional
         Continue from a :class:`saddlepoint.objective.ModelState` (overrides ``W0``, ``p0``,
         ``pi``, ``beta``) and its optimiser state (``FitResult.state``/``opt_state``).
+    history_out : list, optional
+        Each epoch's objective is appended to it as training goes (so that a checkpoint
+        written from ``callback`` can hold the history so far).
+    live : dict, optional
+        On the objective engine, receives ``state`` and ``opt`` (the model and optimiser state
+        being trained, updated in place), so that ``callback`` can checkpoint all of it.
 
     When any of ``learn_beta``, ``null_memory``, ``label_smoothing``, ``class_prior =
     "empirical"``, ``momentum``, ``early_stopping``, ``term``, ``state`` is used, training
@@ -305,7 +311,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
             label_smoothing=label_smoothing, class_prior=class_prior, momentum=momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, sinkhorn_sweeps=sinkhorn_sweeps, term=term, state=state,
-            opt_state=opt_state)
+            opt_state=opt_state, history_out=history_out, live=live)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     if p_update not in ("sinkhorn", "mstep"):
@@ -332,7 +338,8 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
     p = params.p.copy()
     pi = params.pi
     update_p = learn_p and params.C > 1
-    history = []
+    history = [] if history_out is None else history_out
+    start = len(history)
     converged = stopped = False
     residual = np.inf
     bar = _epoch_bar(progress, max_epochs, f"fit[{method}]")
@@ -379,7 +386,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
         if bar is not None:
             bar.close()
     return FitResult(W=W, p=p, pi=pi.copy(), epochs=epoch, converged=converged, residual=residual,
-                     history=np.asarray(history), seconds=time.perf_counter() - t0, method=method,
+                     history=np.asarray(history[start:]), seconds=time.perf_counter() - t0, method=method,
                      stopped_by_callback=stopped)
 
 
@@ -448,7 +455,7 @@ def initial_model_state(W0, beta, term, pi=None, p0=None, null_memory=False, nul
 def _fit_objective(X, W0, beta, *, y, pi, p0, method, learn_p, varsigma, max_epochs, tol, ll_tol, lr,
                    batch_size, rng, p_update, threads, progress, callback, learn_beta, null_memory, null_mass,
                    label_smoothing, class_prior, momentum, early_stopping, validation_fraction,
-                   n_iter_no_change, sinkhorn_sweeps, term, state, opt_state):
+                   n_iter_no_change, sinkhorn_sweeps, term, state, opt_state, history_out=None, live=None):
     """:func:`fit` on the objective engine (see its docstring)."""
     from .objective import Objective, pass_statistics
     from .optimizers import EM, MomentumSGD
@@ -530,7 +537,11 @@ def _fit_objective(X, W0, beta, *, y, pi, p0, method, learn_p, varsigma, max_epo
             rng = check_rng(rng)
     opt = optimizer.init_state(state) if opt_state is None else {k: (v.copy() if isinstance(v, np.ndarray) else v)
                                                                   for k, v in opt_state.items()}
-    history, val_history = [], []
+    if live is not None:
+        live.update(state=state, opt=opt)
+    history = [] if history_out is None else history_out
+    start = len(history)
+    val_history = []
     converged = stopped = stopped_early = False
     residual = np.inf
     best, bad = -np.inf, 0
@@ -579,7 +590,7 @@ def _fit_objective(X, W0, beta, *, y, pi, p0, method, learn_p, varsigma, max_epo
                       where=rows[: state.P, None] > 0)
     pi_out = rows[: state.P] / rows.sum()
     return FitResult(W=state.W, p=p_out, pi=pi_out, epochs=epoch, converged=converged, residual=residual,
-                     history=np.asarray(history), seconds=time.perf_counter() - t0, method=method,
+                     history=np.asarray(history[start:]), seconds=time.perf_counter() - t0, method=method,
                      stopped_by_callback=stopped, beta=state.beta,
                      validation_history=np.asarray(val_history) if X_val is not None else None,
                      stopped_early=stopped_early, state=state, opt_state=opt)

@@ -368,3 +368,38 @@ def test_mirror_step_keeps_vanishing_table_rows_recoverable(rng):
         opt.step(zero, st, obj, o)
     # columns exact after every step; the row mass comes back within 1e-6 after 60 steps
     np.testing.assert_allclose(st.J.sum(axis=1), st.masses, rtol=1e-6)
+
+
+def test_column_posterior_keeps_the_prior_at_huge_beta():
+    """Two identical memories with opposite classes and masses 0.3 / 0.7 at beta = 1e16: the
+    class posterior is exactly (0.3, 0.7). Normalising h = log p(x, c) instead would give
+    (0.5, 0.5): at |h| ~ 1e16 the log-prior is below rounding."""
+    from saddlepoint.objective import column_posterior
+
+    w = np.array([[0.6, 0.8], [0.6, 0.8]])
+    st = ModelState(w, 1e16, np.array([[0.3, 0.0], [0.0, 0.7]]), np.array([0.3, 0.7]))
+    np.testing.assert_allclose(column_posterior(w[:1], st, 1.0), [[0.3, 0.7]], rtol=1e-14)
+
+
+def test_mid_run_checkpoint_holds_history_beta_and_velocities(tmp_path):
+    """A checkpoint written during training (not only at the end) holds the full history so
+    far and the live engine state, so a killed run resumes without losing either."""
+    from sklearn.datasets import load_digits
+
+    from saddlepoint import io
+
+    d = load_digits()
+    X, y = d.data[:300], d.target[:300]
+    ck = tmp_path / "ck.npz"
+    seen = {}
+
+    def stop_after_checkpoint(epoch, W, p):
+        if epoch == 4:
+            arrays, meta = io.load_npz(ck)  # written at epoch 4 by checkpoint_every=2, before this callback
+            seen.update(history=len(arrays["history"]), beta=meta["beta_state"], has_v="v_W" in arrays)
+        return False
+
+    dam = DAM.paper(8, beta=2.0, learn_beta=True, varsigma=0.25, batch_size=100, max_epochs=6,
+                    early_stopping=False, random_state=0, checkpoint_every=2)
+    dam.fit(X, y, checkpoint=ck, callback=stop_after_checkpoint)
+    assert seen["history"] == 4 and seen["has_v"] and seen["beta"] != 2.0
