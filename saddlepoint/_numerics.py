@@ -33,7 +33,7 @@ responsibilities are all zero is *dead* and keeps its position.
 
 import numpy as np
 
-__all__ = ["FLUSH_RELATIVE", "LOG_FLUSH_RELATIVE", "flush_small", "flush_threshold"]
+__all__ = ["FLUSH_RELATIVE", "LOG_FLUSH_RELATIVE", "flush_small", "flush_threshold", "softmax"]
 
 
 class _PerDtype(dict):
@@ -116,3 +116,33 @@ def flush_small(A, axis=-1, out=None):
         small = mag < thr * big
     out[small] = 0.0
     return out
+
+
+def softmax(L, axis=-1):
+    """Softmax and log-sum-exp along ``axis``, with negligible probabilities flushed to zero.
+
+    ``r = exp(L - lse)``, ``lse = log sum exp(L)``, computed as ``exp(L - max) / sum`` where
+    entries with ``L - max < LOG_FLUSH_RELATIVE`` (a probability below ``FLUSH_RELATIVE``
+    times the largest of the row) are set to exactly zero instead of being exponentiated:
+    no subnormal probability is produced (see the module docstring). A row of ``-inf``
+    logits gets zero probabilities and ``lse = -inf``. This is the NumPy twin of the
+    compiled softmax of :func:`saddlepoint.kernels.dam.responsibilities_inplace`.
+
+    Returns
+    -------
+    R : array, shape of ``L``
+    lse : array, shape of ``L`` with ``axis`` kept as size 1
+    """
+    L = np.asarray(L)
+    dtype = L.dtype if L.dtype in FLUSH_RELATIVE else np.dtype(np.float64)
+    mx = np.max(L, axis=axis, keepdims=True)
+    dead = ~np.isfinite(mx)
+    mx = np.where(dead, 0.0, mx)
+    D = L - mx
+    D[D < LOG_FLUSH_RELATIVE[dtype]] = -np.inf
+    E = np.exp(D, out=D)
+    s = E.sum(axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        R = np.where(dead, 0.0, E / s)
+        lse = np.where(dead, -np.inf, mx + np.log(s))
+    return R.astype(L.dtype, copy=False), lse.astype(L.dtype, copy=False)

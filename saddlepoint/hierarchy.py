@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 from scipy.sparse.linalg import LinearOperator, eigs
-from scipy.special import logsumexp
 
 from . import __version__
+from ._numerics import softmax
 from ._validation import check_int, check_real, check_rng
 from .model import (
     log_prior_table,
@@ -141,8 +141,7 @@ def memory_moments(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_
     r = np.empty(M)
     for start in range(0, M, bs):
         xb, yb = X[start:start + bs], y[start:start + bs]
-        L = b * (xb @ params.W.T) + table[:, yb].T
-        r[start:start + bs] = np.exp(L[:, nu] - logsumexp(L, axis=1))
+        r[start:start + bs] = softmax(b * (xb @ params.W.T) + table[:, yb].T, axis=1)[0][:, nu]
     g = r @ X / M
     C = params.C
     E_y = np.zeros((C, N))
@@ -545,7 +544,7 @@ def population_moments(problem, m, p=None, Q=None, n_t=32, n_h=None, n_q=12):
             if py == 0:
                 continue
             L = base + logprior[None, None, :, yy]
-            r = np.exp(L - logsumexp(L, axis=2, keepdims=True))  # (n_t, n_v, P)
+            r = softmax(L, axis=2)[0]  # (n_t, n_v, P)
             rw = r * W2[:, :, None] * py
             Er = rw.sum(axis=(0, 1))
             Erx = np.einsum("tvp,tva->pa", rw, xV)

@@ -24,8 +24,8 @@ Sums over examples are done in batches, so an ``M x P`` array never has to fit i
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
-from scipy.special import logsumexp
 
+from ._numerics import flush_small, softmax
 from ._validation import (
     check_array,
     check_int,
@@ -149,14 +149,11 @@ def softmax_scores(S, b, log_prior):
     ``b S`` is shifted by its row maximum *before* the prior is added: at large ``b``
     (``b = 1e16``) ``b w.x + log pi`` rounds ``log pi`` away, so identical memories lost
     their prior; the shifted form keeps it. Rows are renormalised after ``exp``
-    (``L - logsumexp(L)`` is not exactly normalised when ``|L| ~ 1e16``).
+    (``L - logsumexp(L)`` is not exactly normalised when ``|L| ~ 1e16``). Entries below
+    ``FLUSH_RELATIVE`` times the largest of their row are exactly zero
+    (:func:`saddlepoint._numerics.softmax`).
     """
-    L = b * (S - S.max(axis=1, keepdims=True)) + log_prior
-    with np.errstate(invalid="ignore"):
-        L -= L.max(axis=1, keepdims=True)
-    R = np.exp(L)
-    R /= R.sum(axis=1, keepdims=True)
-    return R
+    return softmax(b * (S - S.max(axis=1, keepdims=True)) + log_prior, axis=1)[0]
 
 
 def responsibilities(X, W, beta, pi=None, p=None, y=None, varsigma=1.0):
@@ -203,9 +200,7 @@ def statistics(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size=Non
     total = 0.0
     for start in range(0, M, bs):
         xb, yb = X[start:start + bs], y[start:start + bs]
-        L = b * (xb @ params.W.T) + table[:, yb].T
-        lse = logsumexp(L, axis=1, keepdims=True)
-        R = np.exp(L - lse)
+        R, lse = softmax(b * (xb @ params.W.T) + table[:, yb].T, axis=1)
         G += R.T @ xb
         np.add.at(T.T, yb, R)
         total += float(lse.sum())
@@ -308,6 +303,9 @@ def sinkhorn(T, row_sums, col_sums=None, tol=1e-13, max_iter=100):
     for _ in range(20):  # a few plain sweeps: a good start for Newton
         J *= (row_sums / J.sum(axis=1))[:, None]
         J *= (col_sums / J.sum(axis=0))[None, :]
+    # Entries below FLUSH_RELATIVE of their row are zero from here on: the Newton products
+    # (K^T K) never see a subnormal, and the returned weights hold none (_numerics).
+    flush_small(J, out=J)
     # Newton in the log-scalings of the current table J (J = T e^{a+b}).
     with np.errstate(divide="ignore"):
         logJ = np.log(J)
@@ -350,6 +348,7 @@ def sinkhorn(T, row_sums, col_sums=None, tol=1e-13, max_iter=100):
         else:
             break  # no further progress at this precision
         a, b, K, ga, gb = a + t * da, b + t * db, Kn, gan, gbn
+    flush_small(K, out=K)
     K *= (row_sums / np.maximum(K.sum(axis=1), 1e-300))[:, None]  # exact rows
     err = np.max(np.abs(K.sum(axis=0) - col_sums))
     if not err <= max(tol, 1e-9):
@@ -421,7 +420,9 @@ def balanced_mstep(T, row_sums, col_sums=None, tol=1e-13, max_iter=200):
         else:
             break  # no further progress is possible at this precision
         u, v, grad = u + t * step[:P], v + t * step[P:], gn
-    return T / (u[:, None] + v[None, :])
+    # The 1e-300 floor above keeps the dual finite; what stays that small is flushed to zero
+    # (relative to its row) so that no subnormal weight leaves this function (_numerics).
+    return flush_small(T / (u[:, None] + v[None, :]))
 
 
 def em_map(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0, batch_size=None,
@@ -540,8 +541,7 @@ def split_operators(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, which=Non
     R = np.empty((M, which.size))
     for start in range(0, M, bs):
         xb, yb = X[start:start + bs], y[start:start + bs]
-        L = b * (xb @ params.W.T) + table[:, yb].T
-        R[start:start + bs] = np.exp(L[:, which] - logsumexp(L, axis=1, keepdims=True))
+        R[start:start + bs] = softmax(b * (xb @ params.W.T) + table[:, yb].T, axis=1)[0][:, which]
     return split_operators_from_responsibilities(X, params.W[which], R, b, batch_size=bs, skip_dead=skip_dead,
                                                  labels=which)
 

@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize
-from scipy.special import logsumexp, ndtri
+from scipy.special import ndtri
 from scipy.stats import qmc
 
 from . import __version__
+from ._numerics import softmax
 from ._validation import check_array, check_int, check_probability_rows, check_real
 
 __all__ = [
@@ -179,8 +180,8 @@ class _Reduced:
         self.gamma = c @ self.B  # (P, s) coordinates in the span
         u = rule.nodes
         L = tau * (u @ self.gamma.T - 0.5 * np.sum(self.gamma**2, axis=1)) + np.log(pi)
-        self.lse = logsumexp(L, axis=1)
-        self.R = np.exp(L - self.lse[:, None])  # (n, P)
+        self.R, lse = softmax(L, axis=1)  # (n, P), negligible entries flushed to zero
+        self.lse = lse[:, 0]
         self.w = rule.weights
         self.mass = self.w @ self.R  # E[r_nu]
 

@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from .. import special
+from .._numerics import softmax
 from ..model import balanced_mstep, sinkhorn
 from . import Equations
 
@@ -75,10 +76,7 @@ def responsibilities(m, p, beta, m_star, pi):
     -------
     r : array (P, P*, C), sums to one over the first axis.
     """
-    L = log_weights(m, p, beta, m_star, pi)
-    L = L - np.max(L, axis=0, keepdims=True)
-    e = np.exp(L)
-    return e / e.sum(axis=0, keepdims=True)
+    return softmax(log_weights(m, p, beta, m_star, pi), axis=0)[0]
 
 
 def cluster_weights(r, p_star):

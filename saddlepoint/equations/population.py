@@ -35,8 +35,9 @@ logit fluctuations); see docs/saddle_point.md.
 import math
 
 import numpy as np
-from scipy.special import logsumexp, roots_hermitenorm, roots_legendre
+from scipy.special import roots_hermitenorm, roots_legendre
 
+from .._numerics import softmax
 from .cluster import update_class_weights
 from . import Equations
 
@@ -204,8 +205,7 @@ def population_expectations(N, beta, beta_star, gram, m, Q, pi, p, p_star, n_t=3
             if py == 0:
                 continue
             L = base + logprior[None, None, :, y]
-            lse = logsumexp(L, axis=2, keepdims=True)
-            r = np.exp(L - lse)  # (n_t, n_v, P)
+            r, lse = softmax(L, axis=2)  # (n_t, n_v, P), negligible entries flushed to zero
             rw = r * W2[:, :, None]
             Er = rw.sum(axis=(0, 1))
             Ert = np.einsum("tvp,t->p", rw, t)

@@ -18,6 +18,7 @@ The NumPy twin :func:`gibbs_sweep_numpy` consumes the same random numbers in the
 import numpy as np
 from numba import njit
 
+from .._numerics import softmax
 from .dam import _batch_responsibilities
 from .vmf import sample_vmf_into
 
@@ -95,8 +96,6 @@ def gibbs_sweep_numpy(X, y, W, b, log_table, batch_size, gen, h, S, counts):
     the vMF draws call the (separately tested) kernel
     :func:`saddlepoint.kernels.vmf.sample_vmf_into` on the same generator.
     """
-    from scipy.special import logsumexp
-
     M, N = X.shape
     P = W.shape[0]
     S[:] = 0.0
@@ -104,9 +103,7 @@ def gibbs_sweep_numpy(X, y, W, b, log_table, batch_size, gen, h, S, counts):
     total = 0.0
     for start in range(0, M, batch_size):
         xb, yb = X[start:start + batch_size], y[start:start + batch_size]
-        L = b * (xb @ W.T) + log_table[:, yb].T
-        lse = logsumexp(L, axis=1, keepdims=True)
-        R = np.exp(L - lse)
+        R, lse = softmax(b * (xb @ W.T) + log_table[:, yb].T, axis=1)
         total += float(lse.sum())
         u = gen.random(xb.shape[0])
         cum = np.cumsum(R, axis=1)
