@@ -31,9 +31,11 @@ gives a ``-inf`` logit (``log 0``) and an exactly zero responsibility, a memory 
 responsibilities are all zero is *dead* and keeps its position.
 """
 
+import contextlib
+
 import numpy as np
 
-__all__ = ["FLUSH_RELATIVE", "LOG_FLUSH_RELATIVE", "flush_small", "flush_threshold", "softmax"]
+__all__ = ["FLUSH_RELATIVE", "LOG_FLUSH_RELATIVE", "flush_small", "flush_threshold", "softmax", "blas_threads"]
 
 
 class _PerDtype(dict):
@@ -146,3 +148,26 @@ def softmax(L, axis=-1):
         R = np.where(dead, 0.0, E / s)
         lse = np.where(dead, -np.inf, mx + np.log(s))
     return R.astype(L.dtype, copy=False), lse.astype(L.dtype, copy=False)
+
+
+# Below this many multiply-adds per pass, BLAS runs single-threaded: on small, skinny
+# products (X W^T with few memories) OpenBLAS threads cost more than they save, up to 10x
+# on a loaded 2-core machine (measured; see docs/simulator.md).
+_SMALL_WORK = 5e7
+
+
+def blas_threads(M, N, P, threads=None):
+    """Context manager limiting BLAS threads for a pass of ``M x N x P`` work.
+
+    ``threads=None`` picks one thread for small problems and leaves BLAS alone otherwise;
+    an int forces that many. Falls back to a no-op without ``threadpoolctl``.
+    """
+    if threads is None:
+        if M * N * P >= _SMALL_WORK:
+            return contextlib.nullcontext()
+        threads = 1
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(threads), user_api="blas")

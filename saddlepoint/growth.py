@@ -125,9 +125,10 @@ class GrowthResult:
 def split_directions(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, rng=0):
     """Top eigenpair of the split operator ``J_-(nu)`` of every memory (docs/hierarchy.md).
 
-    Uses :func:`saddlepoint.model.split_operators` (one pass over the data for all memories)
-    and :func:`saddlepoint.model.split_eigen` (Lanczos, no ``N x N`` matrix). A dead memory (no responsibility on the data) gets
-    ``lambda = 0`` and a random tangent direction.
+    Uses :func:`saddlepoint.model.split_spectra`: one Lanczos run per memory, all advanced
+    together so that a step is one matrix-matrix pass over the data (no ``N x N`` matrix).
+    A dead memory (no responsibility on the data) gets ``lambda = 0`` and a random tangent
+    direction.
 
     Returns
     -------
@@ -137,8 +138,14 @@ def split_directions(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, rng=0):
     """
     rng = check_rng(rng)
     W = np.asarray(W, dtype=float)
-    operators = model.split_operators(X, W, beta, pi, p, y, varsigma, skip_dead=True)
-    return _top_directions(operators, W, rng)
+    N = W.shape[1]
+    values, vectors, dead = model.split_spectra(X, W, beta, pi, p, y, varsigma, rng=rng)
+    lambdas, D = values[:, 0], vectors[:, 0]
+    for nu in np.flatnonzero(dead):
+        d = rng.standard_normal(N)
+        d = d - (d @ W[nu]) * W[nu]
+        D[nu] = d / np.linalg.norm(d)
+    return lambdas, D
 
 
 def engine_split_directions(X, y, state, objective, rng, batch_size=None):

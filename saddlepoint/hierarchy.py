@@ -45,7 +45,7 @@ from .model import (
     default_batch_size,
     duplicate,
     em_map,
-    split_eigen,
+    split_spectra,
     split_operator,
     validate,
 )
@@ -376,11 +376,16 @@ def data_split(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0,
     ``lambda_split``).
     """
     X, y, params = validate(X, W, beta, pi, p, y)
+    k = check_int("k", k, 1, params.N - 1)
+    # All split operators share one pass for the responsibilities and advance their Lanczos
+    # runs together (model.split_spectra).
+    values, vectors, dead = split_spectra(X, params, beta, y=y, varsigma=varsigma, k=k, rng=check_rng(rng))
+    if dead.any():
+        raise ValueError(f"memory nu = {np.flatnonzero(dead)[0]} is dead (no responsibility on the data): J_- is undefined")
     out = []
     for nu in range(params.P):
-        op = split_operator(X, params, beta, nu, y=y, varsigma=varsigma)
-        vals, vecs = split_eigen(op, k=k, rng=rng)
-        rec = {"lambda_split": float(vals[0]), "direction": vecs[:, 0], "values": vals}
+        vals = values[nu]
+        rec = {"lambda_split": float(vals[0]), "direction": vectors[nu, 0], "values": vals}
         if learn_p and params.C > 1:
             A = antisymmetric_operator(X, params, beta, nu, y=y, learn_p=True, varsigma=varsigma,
                                        p_update=p_update)

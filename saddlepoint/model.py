@@ -25,7 +25,7 @@ Sums over examples are done in batches, so an ``M x P`` array never has to fit i
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from ._numerics import flush_small, softmax
+from ._numerics import blas_threads, flush_small, softmax
 from ._validation import (
     check_array,
     check_int,
@@ -51,6 +51,7 @@ __all__ = [
     "split_operators",
     "split_operators_from_responsibilities",
     "split_eigen",
+    "split_spectra",
     "log_prior_table",
     "default_batch_size",
 ]
@@ -586,6 +587,158 @@ def split_operators_from_responsibilities(X, W, R, b, batch_size=None, skip_dead
 
     return [make(W[k], R[:, k].copy(), b / (M * gnorms[k])) if gnorms[k] > 0 else None
             for k in range(W.shape[0])]
+
+
+def _split_responsibilities(X, y, params, b, which, bs):
+    """Responsibilities of the memories ``which`` (M, len(which)), their ``|g^nu|``."""
+    M = X.shape[0]
+    table = log_prior_table(params.pi, params.p)
+    R = np.empty((M, which.size))
+    for start in range(0, M, bs):
+        xb, yb = X[start:start + bs], y[start:start + bs]
+        R[start:start + bs] = softmax(b * (xb @ params.W.T) + table[:, yb].T, axis=1)[0][:, which]
+    gnorms = np.linalg.norm(X.T @ R, axis=0) / M
+    return R, gnorms
+
+
+def split_spectra(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, which=None, k=1, tol=1e-10,
+                  rng=0, batch_size=None, max_steps=None, return_steps=False):
+    """Top ``k`` eigenpairs of the split operators ``J_-(nu)`` of many memories at once (THEORY 6).
+
+    ``J_-(nu) d = b P_perp E[r_nu x x^T] P_perp d / |E[r_nu x]|`` (see :func:`split_operator`).
+    One Lanczos run per memory, with full reorthogonalisation, all advanced together: a
+    step applies every operator at once as two matrix-matrix products over the data,
+    ``Y = X D`` and ``X^T (R o Y)`` (``D`` holds one vector per memory, ``R`` the
+    responsibilities), so a step costs about one EM pass whatever the number of memories,
+    where separate Lanczos runs cost ``P`` matrix-vector passes per step. A run stops when
+    its Ritz pairs meet ``|J d - lambda d| <= tol * lambda_max`` (ARPACK's criterion, so
+    each eigenvalue is within ``tol * lambda_max`` of an exact one); converged runs leave
+    the products.
+
+    Parameters
+    ----------
+    X, W, beta, pi, p, y, varsigma, batch_size
+        As in :func:`split_operators`.
+    which : sequence of int, optional
+        Memories (default all).
+    k : int
+        Eigenpairs per memory (``1 <= k <= N - 1``).
+    tol : float
+        Relative residual of the Ritz pairs.
+    rng : numpy.random.Generator or int
+        Seeds the starting vectors (one Gaussian vector per memory, projected off ``w^nu``).
+    max_steps : int, optional
+        Lanczos steps at most (default ``N - 1``: then the Krylov space is exhausted and the
+        pairs are exact to rounding).
+    return_steps : bool
+        Also return the number of steps (batched products) taken.
+
+    Returns
+    -------
+    values : array (len(which), k)
+        Descending; ``0`` for a dead memory (``|E[r_nu x]| = 0``, ``J_-`` undefined).
+    vectors : array (len(which), k, N)
+        Unit eigenvectors orthogonal to ``w^nu``; zero for a dead memory.
+    dead : bool array (len(which),)
+    steps : int (only with ``return_steps``)
+
+    Raises
+    ------
+    RuntimeError
+        If a run has not converged after ``max_steps`` steps (only when ``max_steps`` was
+        given below ``N - 1``).
+    """
+    X, y, params = validate(X, W, beta, pi, p, y)
+    which = np.arange(params.P) if which is None else np.asarray(which, dtype=np.intp).ravel()
+    if which.size and (which.min() < 0 or which.max() >= params.P):
+        raise ValueError(f"which must hold memory indices in 0..{params.P - 1}")
+    varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0)
+    M, N = X.shape
+    k = check_int("k", k, 1, max(N - 1, 1))
+    tol = check_real("tol", tol, minimum=0.0)
+    steps_cap = N - 1 if max_steps is None else check_int("max_steps", max_steps, 1, N - 1)
+    bs = default_batch_size(M, params.P, N) if batch_size is None else check_int("batch_size", batch_size, 1)
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(check_int("rng", rng, 0))
+    with blas_threads(M, N, max(which.size, 1)):
+        out = _split_lanczos(X, y, params, varsigma * params.beta, which, k, tol, gen, bs, steps_cap,
+                             max_steps is not None)
+    return out if return_steps else out[:3]
+
+
+def _split_lanczos(X, y, params, b, which, k, tol, gen, bs, steps_cap, strict):
+    """The batched Lanczos runs of :func:`split_spectra` (validated arguments).
+
+    The state of the active runs is kept in contiguous arrays with one column per run
+    (memory ``w`` in ``Wa``, responsibilities in ``Ra``, Lanczos vectors ``V[j]``); runs
+    that converge are written out and their columns dropped, so later products shrink.
+    """
+    M, N = X.shape
+    n = which.size
+    R, gnorms = _split_responsibilities(X, y, params, b, which, bs)
+    values, vectors = np.zeros((n, k)), np.zeros((n, k, N))
+    dead = gnorms == 0
+    ids = np.flatnonzero(~dead)  # output row of each active run
+    Wa = params.W[which[ids]].T.copy()  # (N, a)
+    ca = b / (M * gnorms[ids])
+    Ra = np.ascontiguousarray(R[:, ids])
+    del R
+
+    def project(D):  # P_perp of each column's memory
+        return D - Wa * np.sum(Wa * D, axis=0)
+
+    def apply(D):  # J_-(nu) of each column: two products over the data for all of them
+        D = project(D)
+        out = np.zeros_like(D)
+        for start in range(0, M, bs):
+            xb = X[start:start + bs]
+            out += xb.T @ (Ra[start:start + bs] * (xb @ D))
+        return project(out * ca)
+
+    q = project(gen.standard_normal((N, n))[:, ids])
+    V = [q / np.linalg.norm(q, axis=0)]
+    alpha, beta = [], []  # per step, one entry per active run
+    steps = 0
+    for j in range(steps_cap):
+        if ids.size == 0:
+            break
+        steps += 1
+        Z = apply(V[j])
+        alpha.append(np.sum(V[j] * Z, axis=0))
+        for _ in range(2):  # full reorthogonalisation; twice is enough (Kahan)
+            for v in V:
+                Z -= v * np.sum(v * Z, axis=0)
+        beta.append(np.linalg.norm(Z, axis=0))
+        A = np.array(alpha)  # (j+1, a)
+        exhausted = beta[j] <= 1e-13 * np.maximum(np.abs(A).max(axis=0), 1e-300)  # invariant subspace
+        V.append(Z / np.where(exhausted, 1.0, beta[j]))
+        # Ritz pairs of every active run: eigh of its (j+1) x (j+1) tridiagonal matrix.
+        T = np.zeros((ids.size, j + 1, j + 1))
+        d = np.arange(j + 1)
+        T[:, d, d] = A.T
+        if j:
+            T[:, d[:-1], d[1:]] = T[:, d[1:], d[:-1]] = np.array(beta[:j]).T
+        theta, S = np.linalg.eigh(T)
+        kk = min(k, j + 1)
+        resid = np.abs(beta[j][:, None] * S[:, -1, -kk:])  # |J v - theta v| per Ritz pair
+        ok = np.all(resid <= tol * np.maximum(theta[:, -1], 1e-300)[:, None], axis=1)
+        done = exhausted | ((kk == k) & ok) | (j + 1 == steps_cap)
+        if not done.any():
+            continue
+        for a in np.flatnonzero(done):
+            if kk < k or (strict and not (exhausted[a] or ok[a])):
+                raise RuntimeError(
+                    f"split_spectra: memory nu = {which[ids[a]]} did not converge in {j + 1} Lanczos "
+                    f"steps (residual {resid[a].max():.2e}); raise max_steps"
+                )
+            vecs = np.stack(V[:j + 1], axis=0)[:, :, a].T @ S[a][:, -kk:][:, ::-1]  # (N, kk)
+            values[ids[a], :kk] = theta[a, -kk:][::-1]
+            vectors[ids[a], :kk] = (vecs / np.linalg.norm(vecs, axis=0)).T
+        keep = ~done
+        ids, Wa, ca, Ra = ids[keep], Wa[:, keep], ca[keep], np.ascontiguousarray(Ra[:, keep])
+        V = [v[:, keep] for v in V]
+        alpha = [a_[keep] for a_ in alpha]
+        beta = [b_[keep] for b_ in beta]
+    return values, vectors, dead, steps
 
 
 def split_eigen(operator, k=1, tol=1e-10, rng=None):

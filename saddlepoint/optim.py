@@ -14,7 +14,6 @@ and :mod:`saddlepoint.kernels.gibbs`; the NumPy reference is :mod:`saddlepoint.m
   sphere) at fixed ``p`` and ``pi``.
 """
 
-import contextlib
 import dataclasses
 import math
 import time
@@ -22,6 +21,7 @@ import time
 import numpy as np
 
 from . import model
+from ._numerics import blas_threads
 from ._validation import check_array, check_int, check_real, check_rng, check_unit_rows
 from .kernels import dam as _dam
 
@@ -119,29 +119,6 @@ class GibbsResult:
     sweeps: int
     burn_in: int
     seconds: float
-
-
-# Below this many multiply-adds per pass, BLAS runs single-threaded: on small, skinny
-# products (X W^T with few memories) OpenBLAS threads cost more than they save, up to 10x
-# on a loaded 2-core machine (measured; see docs/simulator.md).
-_SMALL_WORK = 5e7
-
-
-def blas_threads(M, N, P, threads=None):
-    """Context manager limiting BLAS threads for a pass of ``M x N x P`` work.
-
-    ``threads=None`` picks one thread for small problems and leaves BLAS alone otherwise;
-    an int forces that many. Falls back to a no-op without ``threadpoolctl``.
-    """
-    if threads is None:
-        if M * N * P >= _SMALL_WORK:
-            return contextlib.nullcontext()
-        threads = 1
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=int(threads), user_api="blas")
 
 
 def _prepare(X, W0, beta, y, pi, p0, varsigma, batch_size):

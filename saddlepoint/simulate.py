@@ -382,9 +382,8 @@ def simulate_seed(problem, seed, *, method="em", M=None, init="specialized", swe
         order = match_students(m)
     lam = np.full(P, np.nan)
     if split and method != "gibbs":
-        for nu in range(P):
-            op = model.split_operator(X, W, problem.beta, nu, problem.pi, p, y_arg)
-            lam[nu] = model.split_eigen(op, k=1, rng=seed)[0][0]
+        values, _, dead = model.split_spectra(X, W, problem.beta, problem.pi, p, y_arg, rng=seed)
+        lam = np.where(dead, np.nan, values[:, 0])
     return {
         "m": m[order], "Q": Q[np.ix_(order, order)], "p": np.asarray(p)[order],
         "mc_stderr": mc[order], "tau_int": tau[order], "converged": bool(converged),

@@ -304,3 +304,53 @@ def test_sinkhorn_infeasible_pattern_is_reported():
     T = np.array([[1.0, 0.0], [0.5, 0.5]])
     with pytest.raises(RuntimeError, match="cannot be met"):
         model.sinkhorn(T, np.array([0.9, 0.1]))
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_split_spectra_match_dense_eigh_and_arpack(rng, k):
+    # A wider case than `problem` (N = 40) with a decaying spectrum, as data have, so that
+    # Lanczos stops before exhausting the space.
+    M, N, P, C = 400, 40, 6, 3
+    X = unit_rows(rng.standard_normal((M, N)) * 0.8 ** np.arange(N) + 0.5 * rng.standard_normal(N))
+    W = unit_rows(X[:P] + 0.3 * rng.standard_normal((P, N)))
+    y = rng.integers(0, C, size=M)
+    pi = rng.dirichlet(np.ones(P) * 5)
+    p = rng.dirichlet(np.ones(C) * 2, size=P)
+    vals, vecs, dead, steps = model.split_spectra(X, W, 4.0, pi, p, y, k=k, tol=1e-10, rng=1,
+                                                  batch_size=37, return_steps=True)
+    assert not dead.any() and steps < N - 1
+    for nu in range(P):
+        dense = _dense_split(X, W, 4.0, nu, pi, p, y)
+        ev, U = np.linalg.eigh(dense)
+        # Residual <= 1e-10 * lambda_max bounds each Ritz value's distance to an eigenvalue
+        # (Kahan); 1e-8 relative leaves two orders for the top-k ordering and rounding.
+        assert_allclose(vals[nu], ev[::-1][:k], rtol=1e-8)
+        for i in range(k):
+            assert abs(vecs[nu, i] @ W[nu]) < 1e-10
+            assert_allclose(dense @ vecs[nu, i], vals[nu, i] * vecs[nu, i], atol=1e-8 * ev[-1])
+        ref = model.split_eigen(model.split_operator(X, W, 4.0, nu, pi, p, y), k=k, rng=0)[0]
+        assert_allclose(vals[nu], ref, rtol=1e-8)  # the ARPACK path, tol 1e-10
+    # Same seed, same output; the memories `which` give the same rows.
+    again = model.split_spectra(X, W, 4.0, pi, p, y, k=k, tol=1e-10, rng=1, batch_size=37)
+    assert np.array_equal(again[0], vals) and np.array_equal(again[1], vecs)
+    sub = model.split_spectra(X, W, 4.0, pi, p, y, which=[4, 1], k=k, tol=1e-10, rng=5)
+    assert_allclose(sub[0], vals[[4, 1]], rtol=1e-8)
+
+
+def test_split_spectra_exhausted_space_and_dead_memory(rng):
+    M, N = 120, 4
+    X = unit_rows(rng.standard_normal((M, N)))
+    X[:, 0] = np.abs(X[:, 0]) + 0.5
+    X = unit_rows(X)
+    W = np.vstack([unit_rows(X.mean(axis=0)), -unit_rows(X.mean(axis=0))])
+    # At beta = 2000 the memory opposite the data gets responsibilities far below
+    # FLUSH_RELATIVE (exp(-2000 * 1.7)): exactly zero, so it is dead.
+    vals, vecs, dead = model.split_spectra(X, W, 2000.0, k=N - 1)
+    assert dead.tolist() == [False, True] and np.all(vals[1] == 0) and np.all(vecs[1] == 0)
+    # N - 1 = 3 steps exhaust the tangent space: exact eigenvalues (to rounding).
+    dense = _dense_split(X, W, 2000.0, 0, None, None, None)
+    assert_allclose(vals[0], np.sort(np.linalg.eigvalsh(dense))[::-1][:N - 1], rtol=1e-10)
+    with pytest.raises(ValueError, match="which"):
+        model.split_spectra(X, W, 1.0, which=[2])
+    with pytest.raises(ValueError, match="k must be"):
+        model.split_spectra(X, W, 1.0, k=N)
