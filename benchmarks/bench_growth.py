@@ -2,9 +2,10 @@
 
 Run: ``python benchmarks/bench_growth.py [--p 16,32,64,128,256]``. Both timings are taken
 in the same run on the same data; the report is the ratio (split step) / (EM epoch). The
-split step calls ``model.split_operator`` + ``model.split_eigen`` once per memory, and each
-operator recomputes all ``M x P`` logits to get its column ``r_nu``: the step costs
-``O(M N P^2)`` against ``O(M N P)`` for an epoch, so the ratio grows linearly in ``P``.
+split step is ``growth.split_directions``: one responsibility pass and batched Lanczos runs
+(``model.split_spectra``), each step one matrix-matrix pass for all memories, so the ratio
+stays near the number of Lanczos steps (~20) whatever ``P`` (it grew linearly in ``P`` when
+each memory had its own operator and ARPACK run).
 """
 
 import argparse

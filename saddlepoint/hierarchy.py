@@ -41,10 +41,10 @@ from . import __version__
 from ._numerics import softmax
 from ._validation import check_int, check_real, check_rng
 from .model import (
-    log_prior_table,
     default_batch_size,
     duplicate,
     em_map,
+    _split_responsibilities,
     split_spectra,
     split_operator,
     validate,
@@ -137,11 +137,13 @@ def memory_moments(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_
     b = varsigma * params.beta
     M, N = X.shape
     bs = default_batch_size(M, params.P, N) if batch_size is None else check_int("batch_size", batch_size, 1)
-    table = log_prior_table(params.pi, params.p)
-    r = np.empty(M)
-    for start in range(0, M, bs):
-        xb, yb = X[start:start + bs], y[start:start + bs]
-        r[start:start + bs] = softmax(b * (xb @ params.W.T) + table[:, yb].T, axis=1)[0][:, nu]
+    r = _split_responsibilities(X, y, params, b, np.array([nu]), bs)[0][:, 0]
+    return _moments_from_r(X, y, params, b, nu, r, bs)
+
+
+def _moments_from_r(X, y, params, b, nu, r, bs):
+    """:class:`MemoryMoments` of memory ``nu`` from its responsibilities ``r`` (M,)."""
+    M, N = X.shape
     g = r @ X / M
     C = params.C
     E_y = np.zeros((C, N))
@@ -216,8 +218,13 @@ def antisymmetric_operator(X, W, beta, nu, pi=None, p=None, y=None, learn_p=True
     X, y, params = validate(X, W, beta, pi, p, y)
     if not learn_p or params.C == 1:
         return split_operator(X, params, beta, nu, y=y, varsigma=varsigma, batch_size=batch_size)
-    mo = memory_moments(X, params, beta, nu, y=y, varsigma=varsigma, batch_size=batch_size)
-    n = params.N + params.C
+    return _block_operator(memory_moments(X, params, beta, nu, y=y, varsigma=varsigma, batch_size=batch_size),
+                           p_update)
+
+
+def _block_operator(mo, p_update):
+    """The ``(d, q)`` antisymmetric block of :func:`antisymmetric_operator` from moments."""
+    n = mo.w.size + mo.p.size
     mv = lambda z: _block_matvec(mo, np.asarray(z, dtype=float).ravel(), True, p_update)  # noqa: E731
     return LinearOperator((n, n), matvec=mv, dtype=float)
 
@@ -382,13 +389,17 @@ def data_split(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0,
     values, vectors, dead = split_spectra(X, params, beta, y=y, varsigma=varsigma, k=k, rng=check_rng(rng))
     if dead.any():
         raise ValueError(f"memory nu = {np.flatnonzero(dead)[0]} is dead (no responsibility on the data): J_- is undefined")
+    full = learn_p and params.C > 1
+    if full:  # one pass gives every memory's responsibilities for the (W, p) blocks
+        bs = default_batch_size(X.shape[0], params.P, params.N)
+        b = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0) * params.beta
+        R, _ = _split_responsibilities(X, y, params, b, np.arange(params.P), bs)
     out = []
     for nu in range(params.P):
         vals = values[nu]
         rec = {"lambda_split": float(vals[0]), "direction": vectors[nu, 0], "values": vals}
-        if learn_p and params.C > 1:
-            A = antisymmetric_operator(X, params, beta, nu, y=y, learn_p=True, varsigma=varsigma,
-                                       p_update=p_update)
+        if full:
+            A = _block_operator(_moments_from_r(X, y, params, b, nu, R[:, nu].copy(), bs), p_update)
             n = A.shape[0]
             if n <= 60:
                 ev = np.linalg.eigvals(dense(A))
