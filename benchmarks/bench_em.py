@@ -1,14 +1,16 @@
-"""Benchmark: one EM epoch (numba statistics) against the bare product X W^T.
+"""Benchmark: one EM pass against the bare product X W^T, at the shapes of issue 12 (target 2).
 
-    python benchmarks/bench_em.py            # M = 100000, N = 784, P = 64 and a smaller case
-    python benchmarks/bench_em.py --quick    # smaller cases only
+    python benchmarks/bench_em.py            # (6e4, 784, 100), (2e4, 784, 1000), (1797, 64, 160), (2e4, 64, 100)
+    python benchmarks/bench_em.py --quick    # the two N = 64 shapes only
 
 The floor any implementation pays is the matrix product ``X W^T`` (``M N P`` multiply-adds);
-an EM pass also needs ``R^T X`` (the same count), so a ratio near 2 is the best possible for a
-BLAS-based pass and the target is ``<= 2`` up to the O(M P) log-sum-exp work. Also reported:
-the NumPy reference (model.statistics, backend="numpy"), one Gibbs sweep, and the vMF
-sampling throughput of the Gibbs step. All timings are the best of ``--repeat`` runs in the
-same process, on the same arrays.
+an EM pass also needs ``R^T X`` (the same count), so 2.0 is the best possible ratio for a
+BLAS-based pass and the target is at most 2.3 (the O(M P) softmax on top). Reported per
+shape: ``optim.em_step`` (the package's pass, threads chosen by ``optim.blas_threads``),
+a plain NumPy pass (``model.statistics(backend="numpy")``, the reference twin) and one
+Gibbs sweep, each as the median over ``--repeat`` rounds of its ratio to the floor timed
+right before it (interleaved: the machine is shared, so only same-round ratios are fair).
+The floor is timed under the same thread setting as the pass.
 """
 
 import argparse
@@ -18,16 +20,14 @@ import numpy as np
 
 from saddlepoint import model, optim
 from saddlepoint.kernels.gibbs import gibbs_sweep
-from saddlepoint.kernels.vmf import sample_vmf_rows
+
+SHAPES = [(60000, 784, 100), (20000, 784, 1000), (1797, 64, 160), (20000, 64, 100)]
 
 
-def best(f, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
+def timed(f):
+    t = time.perf_counter()
+    f()
+    return time.perf_counter() - t
 
 
 def case(M, N, P, repeat, threads, rng):
@@ -39,46 +39,43 @@ def case(M, N, P, repeat, threads, rng):
     table = np.log(np.full((P, 1), 1.0 / P))
     beta = 8.0
     bs = model.default_batch_size(M, P, N)
+    h = np.zeros(M, dtype=np.int64)
+    S = np.zeros((P, N))
+    counts = np.zeros(P, dtype=np.int64)
+    gen = np.random.default_rng(0)
+    Wg = W.copy()
+    jobs = {
+        "EM pass (optim.em_step)": lambda: optim.em_step(X, y, W, beta, table, bs),
+        "NumPy reference pass": lambda: model.statistics(X, W, beta, backend="numpy"),
+        "Gibbs sweep": lambda: gibbs_sweep(X, y, Wg, beta, table, bs, gen, h, S, counts),
+    }
+    ratios = {k: [] for k in jobs}
+    floors = []
     with optim.blas_threads(M, N, P, threads):
-        optim.em_step(X, y, W, beta, table, bs)  # compile / warm up
-        t_floor = best(lambda: X @ W.T, repeat)
-        t_em = best(lambda: optim.em_step(X, y, W, beta, table, bs), repeat)
-        t_np = best(lambda: model.statistics(X, W, beta, backend="numpy"), max(1, repeat // 2))
-        h = np.zeros(M, dtype=np.int64)
-        S = np.zeros((P, N))
-        counts = np.zeros(P, dtype=np.int64)
-        gen = np.random.default_rng(0)
-        Wg = W.copy()
-        gibbs_sweep(X, y, Wg, beta, table, bs, gen, h, S, counts)
-        t_gibbs = best(lambda: gibbs_sweep(X, y, Wg, beta, table, bs, gen, h, S, counts), max(1, repeat // 2))
-        kappas = np.full(P, beta * M / P * 0.5)
-        reps = max(1, 20000 // P)
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            sample_vmf_rows(W, kappas, gen)
-        t_vmf = (time.perf_counter() - t0) / (reps * P)
-    label = "default" if threads is None else str(threads)
-    print(f"M={M} N={N} P={P} (BLAS threads: {label}, batch {bs})")
-    print(f"  floor X W^T            {t_floor * 1e3:9.2f} ms")
-    print(f"  EM epoch (numba)       {t_em * 1e3:9.2f} ms   ratio {t_em / t_floor:5.2f}")
-    print(f"  statistics (NumPy ref) {t_np * 1e3:9.2f} ms   ratio {t_np / t_floor:5.2f}")
-    print(f"  Gibbs sweep            {t_gibbs * 1e3:9.2f} ms   ratio {t_gibbs / t_floor:5.2f}")
-    print(f"  vMF draw (N={N}, kappa={kappas[0]:.3g}) {t_vmf * 1e6:8.2f} us  "
-          f"({1 / t_vmf:,.0f} draws/s; {P} draws per sweep = {P * t_vmf / t_gibbs:.1%} of a sweep)")
-    return dict(M=M, N=N, P=P, floor=t_floor, em=t_em, numpy=t_np, gibbs=t_gibbs, vmf=t_vmf)
+        for f in jobs.values():
+            f()  # compile / warm up
+        for _ in range(repeat):
+            for name, f in jobs.items():
+                floor = timed(lambda: X @ W.T)
+                floors.append(floor)
+                ratios[name].append(timed(f) / floor)
+    label = "auto" if threads is None else str(threads)
+    print(f"M={M} N={N} P={P} (BLAS threads: {label}, batch {bs}); floor X W^T median {np.median(floors) * 1e3:.1f} ms")
+    for name, r in ratios.items():
+        print(f"  {name:26s} ratio to floor {np.median(r):6.2f}   (rounds: {', '.join(f'{v:.2f}' for v in r)})")
+    return {k: float(np.median(v)) for k, v in ratios.items()}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small cases only")
+    ap.add_argument("--quick", action="store_true", help="the two N = 64 shapes only")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="force BLAS threads (default: automatic)")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(2026)
-    cases = [(20000, 100, 16), (20000, 784, 64)]
-    if not args.quick:
-        cases.append((100000, 784, 64))
-    for M, N, P in cases:
+    for M, N, P in SHAPES:
+        if args.quick and N != 64:
+            continue
         case(M, N, P, args.repeat, args.threads, rng)
 
 

@@ -1,4 +1,5 @@
-"""Flushing of negligible values to exact zero, so that no subnormal number reaches a product.
+"""Numerical hygiene shared by every pass over data: flushing of negligible values to exact
+zero (so that no subnormal number reaches a product), and the BLAS thread count of a pass.
 
 Responsibilities, class weights and Sinkhorn tables are probabilities that can decay, over a
 long run, to values many hundreds of orders of magnitude below the largest entry of their row
@@ -154,16 +155,21 @@ def softmax(L, axis=-1):
 # products (X W^T with few memories) OpenBLAS threads cost more than they save, up to 10x
 # on a loaded 2-core machine (measured; see docs/simulator.md).
 _SMALL_WORK = 5e7
+# Products with a short inner dimension (N features, e.g. 8x8 digits) are memory-bound:
+# a second thread gains nothing and cost 10-100x on the loaded machine (issue 12, measured
+# at (1797, 64, 160) and (2e4, 64, 100) in benchmarks/bench_em.py).
+_SKINNY_N = 128
 
 
 def blas_threads(M, N, P, threads=None):
     """Context manager limiting BLAS threads for a pass of ``M x N x P`` work.
 
-    ``threads=None`` picks one thread for small problems and leaves BLAS alone otherwise;
-    an int forces that many. Falls back to a no-op without ``threadpoolctl``.
+    ``threads=None`` picks one thread for small problems (fewer than ``5e7``
+    multiply-adds) and skinny ones (``N < 128``) and leaves BLAS alone otherwise; an int
+    forces that many. Falls back to a no-op without ``threadpoolctl``.
     """
     if threads is None:
-        if M * N * P >= _SMALL_WORK:
+        if M * N * P >= _SMALL_WORK and N >= _SKINNY_N:
             return contextlib.nullcontext()
         threads = 1
     try:

@@ -611,9 +611,10 @@ def split_spectra(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, which=None,
     ``Y = X D`` and ``X^T (R o Y)`` (``D`` holds one vector per memory, ``R`` the
     responsibilities), so a step costs about one EM pass whatever the number of memories,
     where separate Lanczos runs cost ``P`` matrix-vector passes per step. A run stops when
-    its Ritz pairs meet ``|J d - lambda d| <= tol * lambda_max`` (ARPACK's criterion, so
-    each eigenvalue is within ``tol * lambda_max`` of an exact one); converged runs leave
-    the products.
+    the a-posteriori error of each of its ``k`` Ritz values, ``min(res, res^2 / gap)``
+    (``res = |J d - lambda d|``, ``gap`` to the nearest other Ritz value), is at most
+    ``tol * lambda_max``; converged runs leave the products. Eigenvalues are then accurate
+    to about ``tol`` relative, eigenvectors to about ``sqrt(tol * lambda_max / gap)``.
 
     Parameters
     ----------
@@ -624,7 +625,7 @@ def split_spectra(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, which=None,
     k : int
         Eigenpairs per memory (``1 <= k <= N - 1``).
     tol : float
-        Relative residual of the Ritz pairs.
+        Relative accuracy of the eigenvalues (see above).
     rng : numpy.random.Generator or int
         Seeds the starting vectors (one Gaussian vector per memory, projected off ``w^nu``).
     max_steps : int, optional
@@ -720,7 +721,15 @@ def _split_lanczos(X, y, params, b, which, k, tol, gen, bs, steps_cap, strict):
         theta, S = np.linalg.eigh(T)
         kk = min(k, j + 1)
         resid = np.abs(beta[j][:, None] * S[:, -1, -kk:])  # |J v - theta v| per Ritz pair
-        ok = np.all(resid <= tol * np.maximum(theta[:, -1], 1e-300)[:, None], axis=1)
+        # A posteriori error of a Ritz value: <= resid (Kahan), and <= resid^2 / gap with the
+        # gap to the rest of the spectrum (here: to the nearest other Ritz value).
+        if j:
+            gaps = np.abs(theta[:, -kk:, None] - theta[:, None, :])
+            gaps[:, np.arange(kk), np.arange(j + 1 - kk, j + 1)] = np.inf
+            error = np.minimum(resid, resid**2 / np.maximum(gaps.min(axis=2), 1e-300))
+        else:
+            error = resid
+        ok = np.all(error <= tol * np.maximum(theta[:, -1], 1e-300)[:, None], axis=1)
         done = exhausted | ((kk == k) & ok) | (j + 1 == steps_cap)
         if not done.any():
             continue

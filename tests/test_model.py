@@ -322,12 +322,14 @@ def test_split_spectra_match_dense_eigh_and_arpack(rng, k):
     for nu in range(P):
         dense = _dense_split(X, W, 4.0, nu, pi, p, y)
         ev, U = np.linalg.eigh(dense)
-        # Residual <= 1e-10 * lambda_max bounds each Ritz value's distance to an eigenvalue
-        # (Kahan); 1e-8 relative leaves two orders for the top-k ordering and rounding.
+        # Stopping rule: a-posteriori eigenvalue error <= 1e-10 * lambda_max; 1e-8 relative
+        # leaves two orders for the gap estimate (nearest Ritz value) and rounding.
         assert_allclose(vals[nu], ev[::-1][:k], rtol=1e-8)
         for i in range(k):
             assert abs(vecs[nu, i] @ W[nu]) < 1e-10
-            assert_allclose(dense @ vecs[nu, i], vals[nu, i] * vecs[nu, i], atol=1e-8 * ev[-1])
+            # Eigenvectors converge as the square root of eigenvalues: sqrt(1e-10 lambda /
+            # gap), with gaps >= 1e-2 lambda here: 1e-4, with a factor 10 of margin.
+            assert_allclose(dense @ vecs[nu, i], vals[nu, i] * vecs[nu, i], atol=1e-3 * ev[-1])
         ref = model.split_eigen(model.split_operator(X, W, 4.0, nu, pi, p, y), k=k, rng=0)[0]
         assert_allclose(vals[nu], ref, rtol=1e-8)  # the ARPACK path, tol 1e-10
     # Same seed, same output; the memories `which` give the same rows.
