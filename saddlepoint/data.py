@@ -328,9 +328,11 @@ def preprocess(X, center=False, mean=None):
     rounding = 16 * np.finfo(X.dtype).eps * np.sqrt(X.shape[1])
     # size of the data before centring (max and min: no |X| temporary)
     scale0 = float(max(np.max(X, initial=0.0), -np.min(X, initial=0.0)))
+    copied = False  # whether X below is already a fresh copy (centred), scaled in place
     if center is True or center == "dataset":
         mean = X.mean(axis=0) if mean is None else check_array("mean", mean, shape=(X.shape[1],))
         X = (X - mean).astype(X.dtype, copy=False)
+        copied = True
     elif center == "image":
         row_means = X.mean(axis=1, dtype=np.float64)
         # Rows already centred (e.g. patches from preprocess_patches) are not copied.
@@ -338,6 +340,7 @@ def preprocess(X, center=False, mean=None):
         row_max = np.maximum(X.max(axis=1), -X.min(axis=1)).astype(np.float64)
         if np.any(np.abs(row_means) > rounding * row_max):
             X = (X - row_means[:, None]).astype(X.dtype, copy=False)
+            copied = True
         mean = None
     else:
         mean = None
@@ -363,7 +366,10 @@ def preprocess(X, center=False, mean=None):
     # a copy: a data set of several GB (patches) is not duplicated.
     if np.max(np.abs(norms - 1.0), initial=0.0) <= rounding:
         return X, mean
-    out = X / safe[:, None]
+    if copied and X.dtype == np.float64:  # scale the centred copy in place: one copy of X in all
+        out = np.divide(X, safe[:, None], out=X)
+    else:
+        out = X / safe[:, None]
     out /= scaled[:, None].astype(out.dtype)
     return out.astype(X.dtype, copy=False), mean
 

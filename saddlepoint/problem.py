@@ -390,7 +390,10 @@ class Solution:
     method : str
         Solver(s) used, e.g. ``"anderson"`` or ``"anderson>newton"``.
     jacobian_eigenvalues : array (complex)
-        Eigenvalues of the Jacobian of the fixed-point map, by decreasing modulus.
+        Eigenvalues of the Jacobian of the fixed-point map, by decreasing modulus: all of
+        them for states of at most 256 components, else every one of modulus >= 0.9
+        (:func:`saddlepoint.jacobian.leading_eigenvalues`; the spectral radius and the
+        stability verdict are exact either way).
     stable : bool
         Spectral radius of the Jacobian below one (a linearly attracting fixed point).
     free_entropy : float

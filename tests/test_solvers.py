@@ -152,3 +152,29 @@ def test_jacobian_eigenvalues_analytic_equal_fd_at_solution():
                                np.sort(np.abs(sol_f.jacobian_eigenvalues)), atol=1e-6)
     eq = equations_for(pr)
     assert eq.size == pr.P * pr.P_star
+
+
+@pytest.mark.parametrize("n_outside", [3, 20])
+def test_leading_eigenvalues_hold_every_eigenvalue_above_the_floor(rng, n_outside):
+    from saddlepoint.jacobian import LEADING_FLOOR, leading_eigenvalues, sorted_eigenvalues
+
+    # A non-normal 300 x 300 matrix with a known spectrum: n_outside eigenvalues of modulus
+    # >= the floor (two of them a complex pair, one real above one), the rest inside.
+    n = 300
+    lam = rng.uniform(-0.8, 0.8, size=n)
+    lam[:n_outside] = rng.uniform(0.92, 1.3, size=n_outside) * rng.choice([-1, 1], size=n_outside)
+    lam[0] = 1.05
+    D = np.diag(lam)
+    D[1:3, 1:3] = [[0.0, 1.1], [-1.1, 0.0]]  # eigenvalues +-1.1i
+    V = rng.standard_normal((n, n))
+    J = V @ D @ np.linalg.inv(V)
+    full = sorted_eigenvalues(J)
+    lead = leading_eigenvalues(J)
+    k = int(np.sum(np.abs(full) >= LEADING_FLOOR))
+    assert lead.size >= k and k == n_outside
+    # ARPACK to machine precision on a matrix of condition ~1e3 (V): 1e-9 absolute.
+    np.testing.assert_allclose(np.sort_complex(lead[:k]), np.sort_complex(full[:k]), atol=1e-9)
+    assert np.all(np.abs(lead) >= np.abs(full[lead.size - 1]) - 1e-9)  # the leading ones, no other
+    # Small matrices get every eigenvalue, exactly as before.
+    small = J[:50, :50]
+    np.testing.assert_array_equal(leading_eigenvalues(small), sorted_eigenvalues(small))
