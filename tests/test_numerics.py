@@ -163,3 +163,23 @@ def test_zero_class_weight_stays_a_valid_finite_state(rng):
     assert res.p[0, 1] == 0.0 and res.p[0, 2] == 0.0  # a zero weight stays exactly zero
     # Refitting from the result is a valid state (DAMParams accepts zero weights).
     assert np.isfinite(model.log_likelihood(X, res.W, beta, pi, res.p, y))
+
+
+def test_blas_threads_rule():
+    from threadpoolctl import threadpool_info
+
+    from saddlepoint._numerics import blas_threads
+
+    def blas():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    outside = blas()
+    with blas_threads(10**6, 64, 100):  # skinny (N < 128): one thread however large
+        assert all(n == 1 for n in blas())
+    with blas_threads(10, 10, 10):  # small: one thread
+        assert all(n == 1 for n in blas())
+    with blas_threads(10**6, 784, 100):  # large and wide: BLAS left alone
+        assert blas() == outside
+    with blas_threads(10, 10, 10, threads=2):
+        assert all(1 <= n <= 2 for n in blas())
+    assert blas() == outside
