@@ -108,6 +108,12 @@ def _batch_responsibilities(xb, yb, W, b, log_table, lse):
     return L
 
 
+# Above this many memories the second product is taken as R^T X_b, below as (X_b^T R)^T:
+# OpenBLAS runs the latter up to 5x faster for P = 100 and 1.5x slower at P = 1000
+# (measured in benchmarks/bench_em.py, issue 12).
+_TRANSPOSED_PRODUCT_MAX_P = 384
+
+
 @njit(cache=True)
 def _shifted_logits(L, yb, b, log_table, mx):
     """``L <- b L + log_table[:, y]`` minus its row maximum ``mx``, flushed to ``-inf``.
@@ -155,10 +161,29 @@ def _normalise_rows(E, yb, mx, T):
     return total
 
 
-# Above this many memories the second product is taken as R^T X_b, below as (X_b^T R)^T:
-# OpenBLAS runs the latter up to 5x faster for P = 100 and 1.5x slower at P = 1000
-# (measured in benchmarks/bench_em.py, issue 12).
-_TRANSPOSED_PRODUCT_MAX_P = 384
+def _batch_statistics(xb, yb, W, b, log_table, L, mx, T):
+    """Responsibilities of one batch into the work array ``L`` (B, P), ``T`` updated.
+
+    ``X_b W^T`` by BLAS, the exponentials by NumPy's vectorised ``exp`` (3-4x faster than
+    a compiled scalar loop without SVML), the per-entry work around them in two fused
+    compiled loops. Returns ``sum lse`` of the batch.
+    """
+    np.dot(xb, W.T, out=L)
+    _shifted_logits(L, yb, b, log_table, mx)
+    np.exp(L, out=L)
+    return _normalise_rows(L, yb, mx, T)
+
+
+def _weighted_sum(xb, R):
+    """``R^T X_b`` (P, N) in the orientation OpenBLAS runs faster for this ``P``."""
+    if R.shape[1] > _TRANSPOSED_PRODUCT_MAX_P:
+        return np.dot(R.T, xb)
+    return np.dot(xb.T, R).T
+
+
+def _work_arrays(rows, X, W):
+    buf = np.empty((rows, W.shape[0]), dtype=np.result_type(X.dtype, W.dtype))
+    return buf, np.empty(rows, dtype=buf.dtype)
 
 
 def statistics_kernel(X, y, W, b, log_table, batch_size, G, T):
@@ -166,32 +191,18 @@ def statistics_kernel(X, y, W, b, log_table, batch_size, G, T):
 
     Accumulates (un-normalised) ``G[nu] += sum_a r_nu(a) x_a`` and
     ``T[nu, y_a] += r_nu(a)`` into the zero-initialised outputs, and returns
-    ``sum_a lse_a`` (divide all three by ``M`` for the averages).
-
-    Per batch: ``X_b W^T`` and ``R^T X_b`` go to BLAS (the floor), the exponentials to
-    NumPy's vectorised ``exp`` (3-4x faster than a compiled scalar loop without SVML),
-    and the per-entry work around them to two fused compiled loops. One work array is
-    reused by every batch.
+    ``sum_a lse_a`` (divide all three by ``M`` for the averages). Per batch: the two BLAS
+    products and :func:`_batch_statistics`; one work array serves every batch.
     """
     M = X.shape[0]
-    P = W.shape[0]
-    WT = W.T
-    buf = np.empty((min(batch_size, M), P), dtype=np.result_type(X.dtype, W.dtype))
-    mx = np.empty(buf.shape[0], dtype=buf.dtype)
+    buf, mx = _work_arrays(min(batch_size, M), X, W)
     total = 0.0
     for start in range(0, M, batch_size):
         stop = min(start + batch_size, M)
         n = stop - start
         xb = X[start:stop]
-        L = buf[:n]
-        np.dot(xb, WT, out=L)
-        _shifted_logits(L, y[start:stop], b, log_table, mx[:n])
-        np.exp(L, out=L)
-        total += _normalise_rows(L, y[start:stop], mx[:n], T)
-        if P > _TRANSPOSED_PRODUCT_MAX_P:
-            G += np.dot(L.T, xb)
-        else:
-            G += np.dot(xb.T, L).T
+        total += _batch_statistics(xb, y[start:stop], W, b, log_table, buf[:n], mx[:n], T)
+        G += _weighted_sum(xb, buf[:n])
     return total
 
 
@@ -246,7 +257,6 @@ def gradient_step_numpy(W, G, b, lr):
     return delta
 
 
-@njit(cache=True)
 def sgd_epoch(X, y, W, b, log_table, order, batch_size, lr, T):
     """One epoch of mini-batch SGD on the sphere (docs/theory.md, section 3), in place.
 
@@ -255,28 +265,17 @@ def sgd_epoch(X, y, W, b, log_table, order, batch_size, lr, T):
     ``w^nu <- normalize(w^nu + lr b (I - w w^T) g^nu)``. ``T`` accumulates the
     responsibilities per class (un-normalised) for a class-weight update after the epoch.
     Returns ``sum_a lse_a`` evaluated along the way (each batch at the ``W`` it saw).
+    A mini-batch is the same computation as a batch of :func:`statistics_kernel`.
     """
     M = order.shape[0]
-    P, N = W.shape
+    buf, mx = _work_arrays(min(batch_size, M), X, W)
     total = 0.0
     for start in range(0, M, batch_size):
-        stop = min(start + batch_size, M)
-        idx = order[start:stop]
-        n = stop - start
-        xb = np.empty((n, N))
-        yb = np.empty(n, dtype=y.dtype)
-        for i in range(n):
-            xb[i] = X[idx[i]]
-            yb[i] = y[idx[i]]
-        lse = np.empty(n)
-        R = _batch_responsibilities(xb, yb, W, b, log_table, lse)
-        G = np.dot(xb.T, R).T / n
-        for i in range(n):
-            c = yb[i]
-            for j in range(P):
-                T[j, c] += R[i, j]
-            total += lse[i]
-        gradient_step(W, G, b, lr)
+        idx = order[start:start + batch_size]
+        n = idx.shape[0]
+        xb = X[idx]
+        total += _batch_statistics(xb, y[idx], W, b, log_table, buf[:n], mx[:n], T)
+        gradient_step(W, _weighted_sum(xb, buf[:n]) / n, b, lr)
     return total
 
 
