@@ -137,7 +137,7 @@ def memory_moments(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_
     b = varsigma * params.beta
     M, N = X.shape
     bs = default_batch_size(M, params.P, N) if batch_size is None else check_int("batch_size", batch_size, 1)
-    r = _split_responsibilities(X, y, params, b, np.array([nu]), bs)[0][:, 0]
+    r = _split_responsibilities(X, y, params, b, np.array([nu]), bs)[:, 0]
     return _moments_from_r(X, y, params, b, nu, r, bs)
 
 
@@ -393,7 +393,7 @@ def data_split(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0,
     if full:  # one pass gives every memory's responsibilities for the (W, p) blocks
         bs = default_batch_size(X.shape[0], params.P, params.N)
         b = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0) * params.beta
-        R, _ = _split_responsibilities(X, y, params, b, np.arange(params.P), bs)
+        R = _split_responsibilities(X, y, params, b, np.arange(params.P), bs)
     out = []
     for nu in range(params.P):
         vals = values[nu]

@@ -52,6 +52,7 @@ __all__ = [
     "split_operators_from_responsibilities",
     "split_eigen",
     "split_spectra",
+    "split_spectra_from_responsibilities",
     "log_prior_table",
     "default_batch_size",
 ]
@@ -538,11 +539,7 @@ def split_operators(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, which=Non
     b = varsigma * params.beta
     M, N = X.shape
     bs = default_batch_size(M, params.P, N) if batch_size is None else check_int("batch_size", batch_size, 1)
-    table = log_prior_table(params.pi, params.p)
-    R = np.empty((M, which.size))
-    for start in range(0, M, bs):
-        xb, yb = X[start:start + bs], y[start:start + bs]
-        R[start:start + bs] = softmax(b * (xb @ params.W.T) + table[:, yb].T, axis=1)[0][:, which]
+    R = _split_responsibilities(X, y, params, b, which, bs)
     return split_operators_from_responsibilities(X, params.W[which], R, b, batch_size=bs, skip_dead=skip_dead,
                                                  labels=which)
 
@@ -590,15 +587,14 @@ def split_operators_from_responsibilities(X, W, R, b, batch_size=None, skip_dead
 
 
 def _split_responsibilities(X, y, params, b, which, bs):
-    """Responsibilities of the memories ``which`` (M, len(which)), their ``|g^nu|``."""
+    """Responsibilities of the memories ``which``, shape (M, len(which)), in one batched pass."""
     M = X.shape[0]
     table = log_prior_table(params.pi, params.p)
     R = np.empty((M, which.size))
     for start in range(0, M, bs):
         xb, yb = X[start:start + bs], y[start:start + bs]
         R[start:start + bs] = softmax(b * (xb @ params.W.T) + table[:, yb].T, axis=1)[0][:, which]
-    gnorms = np.linalg.norm(X.T @ R, axis=0) / M
-    return R, gnorms
+    return R
 
 
 def split_spectra(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, which=None, k=1, tol=1e-10,
@@ -655,18 +651,54 @@ def split_spectra(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, which=None,
         raise ValueError(f"which must hold memory indices in 0..{params.P - 1}")
     varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0)
     M, N = X.shape
+    bs = default_batch_size(M, params.P, N) if batch_size is None else check_int("batch_size", batch_size, 1)
+    b = varsigma * params.beta
+    with blas_threads(M, N, max(which.size, 1)):
+        R = _split_responsibilities(X, y, params, b, which, bs)
+    return split_spectra_from_responsibilities(X, params.W[which], R, b, k, tol, rng, bs, max_steps, return_steps,
+                                               labels=which)
+
+
+def split_spectra_from_responsibilities(X, W, R, b, k=1, tol=1e-10, rng=0, batch_size=None, max_steps=None,
+                                        return_steps=False, labels=None):
+    """:func:`split_spectra` from given responsibilities (any weighting: soft or hard labels,
+    a null memory, ...): top ``k`` eigenpairs of ``b P_perp E[R_nu x x^T] P_perp / |E[R_nu x]|``.
+
+    Parameters
+    ----------
+    X : array (M, N)
+    W : array (K, N)
+        The memories whose operators are wanted (unit rows).
+    R : array (M, K)
+        Their responsibilities.
+    b : float
+        Logit scale ``varsigma beta``.
+    k, tol, rng, batch_size, max_steps, return_steps
+        As in :func:`split_spectra`.
+    labels : array (K,), optional
+        Memory indices used in error messages (default ``0..K-1``).
+
+    Returns
+    -------
+    values (K, k), vectors (K, k, N), dead (K,) [, steps]: as :func:`split_spectra`.
+    """
+    X = check_array("X", X, ndim=2)
+    M, N = X.shape
+    W = check_array("W", W, ndim=2, shape=(None, N))
+    R = check_array("R", R, ndim=2, shape=(M, W.shape[0]), minimum=0.0)
+    b = check_real("b", b, minimum=0.0)
+    labels = np.arange(W.shape[0]) if labels is None else np.asarray(labels)
     k = check_int("k", k, 1, max(N - 1, 1))
     tol = check_real("tol", tol, minimum=0.0)
     steps_cap = N - 1 if max_steps is None else check_int("max_steps", max_steps, 1, N - 1)
-    bs = default_batch_size(M, params.P, N) if batch_size is None else check_int("batch_size", batch_size, 1)
+    bs = default_batch_size(M, W.shape[0], N) if batch_size is None else check_int("batch_size", batch_size, 1)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(check_int("rng", rng, 0))
-    with blas_threads(M, N, max(which.size, 1)):
-        out = _split_lanczos(X, y, params, varsigma * params.beta, which, k, tol, gen, bs, steps_cap,
-                             max_steps is not None)
+    with blas_threads(M, N, max(W.shape[0], 1)):
+        out = _split_lanczos(X, W, R, b, labels, k, tol, gen, bs, steps_cap, max_steps is not None)
     return out if return_steps else out[:3]
 
 
-def _split_lanczos(X, y, params, b, which, k, tol, gen, bs, steps_cap, strict):
+def _split_lanczos(X, W, R, b, labels, k, tol, gen, bs, steps_cap, strict):
     """The batched Lanczos runs of :func:`split_spectra` (validated arguments).
 
     The state of the active runs is kept in contiguous arrays with one column per run
@@ -674,15 +706,14 @@ def _split_lanczos(X, y, params, b, which, k, tol, gen, bs, steps_cap, strict):
     that converge are written out and their columns dropped, so later products shrink.
     """
     M, N = X.shape
-    n = which.size
-    R, gnorms = _split_responsibilities(X, y, params, b, which, bs)
+    n = W.shape[0]
+    gnorms = np.linalg.norm(X.T @ R, axis=0) / M
     values, vectors = np.zeros((n, k)), np.zeros((n, k, N))
     dead = gnorms == 0
     ids = np.flatnonzero(~dead)  # output row of each active run
-    Wa = params.W[which[ids]].T.copy()  # (N, a)
+    Wa = W[ids].T.copy()  # (N, a)
     ca = b / (M * gnorms[ids])
-    Ra = np.ascontiguousarray(R[:, ids])
-    del R
+    Ra = R if ids.size == n and R.flags.c_contiguous else np.ascontiguousarray(R[:, ids])
 
     def project(D):  # P_perp of each column's memory
         return D - Wa * np.sum(Wa * D, axis=0)
@@ -736,7 +767,7 @@ def _split_lanczos(X, y, params, b, which, k, tol, gen, bs, steps_cap, strict):
         for a in np.flatnonzero(done):
             if kk < k or (strict and not (exhausted[a] or ok[a])):
                 raise RuntimeError(
-                    f"split_spectra: memory nu = {which[ids[a]]} did not converge in {j + 1} Lanczos "
+                    f"split_spectra: memory nu = {labels[ids[a]]} did not converge in {j + 1} Lanczos "
                     f"steps (residual {resid[a].max():.2e}); raise max_steps"
                 )
             vecs = np.stack(V[:j + 1], axis=0)[:, :, a].T @ S[a][:, -kk:][:, ::-1]  # (N, kk)

@@ -356,3 +356,21 @@ def test_split_spectra_exhausted_space_and_dead_memory(rng):
         model.split_spectra(X, W, 1.0, which=[2])
     with pytest.raises(ValueError, match="k must be"):
         model.split_spectra(X, W, 1.0, k=N)
+
+
+def test_split_spectra_from_responsibilities_equals_operator_path(rng):
+    # Arbitrary (hard) weights: the eigenpairs of the operators built from the same R.
+    M, N, K = 300, 12, 4
+    X = unit_rows(rng.standard_normal((M, N)) * 0.7 ** np.arange(N))
+    W = unit_rows(rng.standard_normal((K, N)))
+    R = np.zeros((M, K))
+    R[np.arange(M), np.argmax(X @ W.T, axis=1)] = 1.0
+    R[:, 3] = 0.0  # a dead column
+    vals, vecs, dead = model.split_spectra_from_responsibilities(X, W, R, 5.0, k=2, labels=[7, 8, 9, 10])
+    assert dead.tolist() == [False, False, False, True]
+    ops = model.split_operators_from_responsibilities(X, W, R, 5.0, skip_dead=True)
+    for nu in range(3):
+        ref = model.split_eigen(ops[nu], k=2, rng=0)[0]
+        np.testing.assert_allclose(vals[nu], ref, rtol=1e-8)  # both to 1e-10 (see above)
+    with pytest.raises(ValueError, match="R must have shape"):
+        model.split_spectra_from_responsibilities(X, W, R[:, :2], 5.0)
