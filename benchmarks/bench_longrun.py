@@ -52,8 +52,9 @@ def subnormal_penalty(rng):
     """How much this CPU charges for subnormal numbers: BLAS ``X^T R`` with 2.5% and 50%
     subnormal entries in ``R`` against the same ``R`` with them zeroed, a NumPy sum, and an
     ``exp`` whose results are subnormal against one whose results are normal; best of three.
-    (The penalty depends on the processor: on the AMD EPYC of 2026-11-30 only ``exp`` paid,
-    16x; the issue's 19x for the product was measured on another processor.)"""
+    (The penalty depends on the processor: on the AMD EPYC used on 2026-11-30 the product
+    and the sum paid nothing and ``exp`` 16-70x; the product penalty reported in issue 16,
+    1.69 s against 0.09 s, did not reproduce there.)"""
 
     def best(f):
         times = []
