@@ -348,7 +348,7 @@ def preprocess(X, center=False, mean=None):
     # the sphere is scale-free: each row is divided by its largest entry before its norm is
     # taken (no overflow at 1e200, no underflow at 1e-13), and a row is "zero" relative to the
     # data's own size (1e-12: what centring leaves of a constant row).
-    B = 65536
+    B = 4096  # rows per block: the temporaries stay a few MB whatever M
     amax = np.concatenate([np.maximum(X[i:i + B].max(axis=1), -X[i:i + B].min(axis=1))
                            for i in range(0, X.shape[0], B)] or [np.zeros(0)]).astype(np.float64)
     zero = np.flatnonzero(~(amax > 1e-12 * scale0))
