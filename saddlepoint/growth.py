@@ -138,11 +138,16 @@ def split_directions(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, rng=0):
     """
     rng = check_rng(rng)
     W = np.asarray(W, dtype=float)
-    N = W.shape[1]
     values, vectors, dead = model.split_spectra(X, W, beta, pi, p, y, varsigma, rng=rng)
-    lambdas, D = values[:, 0], vectors[:, 0]
+    return _top_pairs(values, vectors, dead, W, rng)
+
+
+def _top_pairs(values, vectors, dead, W, rng):
+    """Top eigenvalue and unit direction per memory; a dead memory gets a random tangent one."""
+    lambdas, D = values[:, 0].copy(), vectors[:, 0].copy()
+    lambdas[dead] = 0.0
     for nu in np.flatnonzero(dead):
-        d = rng.standard_normal(N)
+        d = rng.standard_normal(W.shape[1])
         d = d - (d @ W[nu]) * W[nu]
         D[nu] = d / np.linalg.norm(d)
     return lambdas, D
@@ -154,7 +159,8 @@ def engine_split_directions(X, y, state, objective, rng, batch_size=None):
     The split operator of a memory is ``b P_perp E[R_nu x x^T] P_perp / |E[R_nu x]|`` with the
     responsibilities ``R`` of the objective (label smoothing, the null memory and a learned
     ``beta`` included; :mod:`saddlepoint.objective`), ``b = varsigma beta``. Computed with
-    :func:`saddlepoint.model.split_operators_from_responsibilities` and Lanczos.
+    :func:`saddlepoint.model.split_spectra_from_responsibilities` (the Lanczos runs of all
+    memories advanced together).
 
     Returns
     -------
@@ -170,24 +176,9 @@ def engine_split_directions(X, y, state, objective, rng, batch_size=None):
     W = np.asarray(state.W, dtype=np.float64)
     R = responsibilities(X, y, state, objective, batch_size or model.default_batch_size(X.shape[0], state.P, state.N))
     b = objective.varsigma * state.beta
-    operators = model.split_operators_from_responsibilities(X, W, R, b, skip_dead=True)
-    lambdas, D = _top_directions(operators, W, rng)
+    values, vectors, dead = model.split_spectra_from_responsibilities(X, W, R, b, rng=rng)
+    lambdas, D = _top_pairs(values, vectors, dead, W, rng)
     return lambdas, D, R.sum(axis=0)
-
-
-def _top_directions(operators, W, rng):
-    P, N = W.shape
-    lambdas = np.zeros(P)
-    D = np.zeros((P, N))
-    for nu, op in enumerate(operators):
-        if op is None:  # dead memory
-            d = rng.standard_normal(N)
-        else:
-            vals, vecs = model.split_eigen(op, k=1, rng=rng)
-            lambdas[nu], d = vals[0], vecs[:, 0]
-        d = d - (d @ W[nu]) * W[nu]
-        D[nu] = d / np.linalg.norm(d)
-    return lambdas, D
 
 
 def split_state(state, opt, lambdas, D, eps, which="all", n_max=None, score=None):
