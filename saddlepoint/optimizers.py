@@ -28,6 +28,7 @@ import numpy as np
 from . import model, special
 from ._numerics import FLUSH_RELATIVE, flush_small
 from ._validation import check_int, check_real
+from .kernels.dam import momentum_sphere_step
 from .objective import batch_statistics, pass_statistics
 
 __all__ = ["Optimizer", "EM", "MomentumSGD", "sinkhorn_sweeps"]
@@ -176,16 +177,11 @@ class MomentumSGD(Optimizer):
         """One heavy-ball step from the statistics of a batch (gradients of the mean loss)."""
         B = stats.count
         mu, lr = self.momentum, self.lr
-        W = state.W.astype(np.float64, copy=False)
         b = objective.varsigma * state.beta
-        G = stats.G
-        g_W = -(b / B) * (G - np.sum(G * W, axis=1, keepdims=True) * W)
-        v = opt["v_W"]
-        v *= mu
-        v += g_W
-        W_new = W - lr * v
-        W_new /= np.linalg.norm(W_new, axis=1, keepdims=True)
-        state.W = W_new.astype(state.W.dtype, copy=False)
+        W = np.ascontiguousarray(state.W)
+        # tangent gradient, velocity and retraction fused in one pass over the memories
+        momentum_sphere_step(W, np.ascontiguousarray(stats.G), opt["v_W"], b / B, mu, lr)
+        state.W = W
         if objective.learn_beta:
             a = float(special.mean_resultant_length(state.N, state.beta))
             g_beta = -(objective.varsigma * stats.wx - a * stats.mass) / B

@@ -164,3 +164,22 @@ def test_gibbs_matches_exact_posterior_on_the_circle():
     # sit 5 standard errors away, and swapping pi 60.
     assert np.all(np.abs(mean - exact) < 5 * err), (mean, exact, err)
     assert_allclose(res.W_mean.ravel(), mean, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_momentum_sphere_step_equals_its_numpy_twin(rng, dtype):
+    from saddlepoint.kernels.dam import momentum_sphere_step, momentum_sphere_step_numpy
+
+    W = rng.standard_normal((5, 9))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    W = W.astype(dtype)
+    G = rng.standard_normal((5, 9))
+    v = rng.standard_normal((5, 9))
+    W1, v1, W2, v2 = W.copy(), v.copy(), W.copy(), v.copy()
+    momentum_sphere_step(W1, G, v1, 0.3, 0.9, 0.05)
+    momentum_sphere_step_numpy(W2, G, v2, 0.3, 0.9, 0.05)
+    # same arithmetic, different summation order: rounding of the dtype (float32 W: 1e-6)
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(W1, W2, atol=tol)
+    np.testing.assert_allclose(v1, v2, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(W1.astype(float), axis=1), 1.0, atol=tol)

@@ -37,6 +37,8 @@ __all__ = [
     "gradient_step_numpy",
     "sgd_epoch",
     "sgd_epoch_numpy",
+    "momentum_sphere_step",
+    "momentum_sphere_step_numpy",
 ]
 
 
@@ -255,6 +257,44 @@ def gradient_step_numpy(W, G, b, lr):
     delta = float(np.max(np.abs(new - W)))
     W[...] = new
     return delta
+
+
+@njit(cache=True)
+def momentum_sphere_step(W, G, v, coef, mu, lr):
+    """Heavy-ball step of the memories on the sphere, in place, in one pass (docs/training.md).
+
+    With the batch statistic ``G`` (P, N) and the loss gradient ``g = -coef (I - w w^T) G_nu``
+    (``coef = varsigma beta / B``): ``v <- mu v + g``, ``w <- normalize(w - lr v)``. ``W`` may be
+    float32 (the new rows are rounded once); ``v`` and the sums are float64.
+    """
+    P, N = W.shape
+    new = np.empty(N)
+    for nu in range(P):
+        dot = 0.0
+        for k in range(N):
+            dot += G[nu, k] * W[nu, k]
+        nrm = 0.0
+        for k in range(N):
+            g = -coef * (G[nu, k] - dot * W[nu, k])
+            vk = mu * v[nu, k] + g
+            v[nu, k] = vk
+            wk = W[nu, k] - lr * vk
+            new[k] = wk
+            nrm += wk * wk
+        nrm = np.sqrt(nrm)
+        for k in range(N):
+            W[nu, k] = new[k] / nrm
+
+
+def momentum_sphere_step_numpy(W, G, v, coef, mu, lr):
+    """NumPy twin of :func:`momentum_sphere_step`."""
+    W64 = W.astype(np.float64)
+    g = -coef * (G - np.sum(G * W64, axis=1, keepdims=True) * W64)
+    v *= mu
+    v += g
+    new = W64 - lr * v
+    new /= np.linalg.norm(new, axis=1, keepdims=True)
+    W[...] = new
 
 
 def sgd_epoch(X, y, W, b, log_table, order, batch_size, lr, T):
