@@ -263,7 +263,8 @@ def batch_statistics(Xb, yb, state, objective, need_G=True):
     """
     E, e0, Q, R, loss = _batch_core_responsibilities(Xb, yb, state, objective)
     Jm = state.J[: state.P]
-    EQ = E.T.astype(np.float64, copy=False) @ Q
+    # in the working dtype (a float64 copy of E^T would cost more than the product itself)
+    EQ = (E.T @ Q.astype(E.dtype, copy=False)).astype(np.float64, copy=False)
     T = np.empty_like(state.J)
     T[: state.P] = Jm * EQ
     if state.null:
