@@ -1,0 +1,89 @@
+"""Fig. 4 and Figs. 7-10: an unsupervised DAM on 6 x 6 image patches with latent groups.
+
+One run (seed 2 in the paper): the 6 x 6 patches with stride 2 of every training image, each
+centred and normalised like an image; P = 100 memories, C = 10 latent groups with the
+paper's hand-set group prior, beta learned from 0.01 under varsigma = 0.6, label softening
+0.01, 10 epochs, 100 Sinkhorn sweeps per step, no early stopping. Figs. 7-10 are the four
+pages of 25 memories with their group weights; Fig. 4 is one page of 25 memories taken
+evenly along the group order (every group shown). The numbers are the group sizes.
+"""
+
+import numpy as np
+
+from ..figures.paper_pages import draw_pages
+from .runner import Job, load_split
+
+__all__ = ["MODULE", "ITEMS", "jobs", "assemble", "fit_patches"]
+
+MODULE = "fig4_7_10"
+ITEMS = ("fig4", "fig7", "fig8", "fig9", "fig10")
+
+
+def patches(params):
+    """Training patches on the unit sphere (float32) of the experiment's training images."""
+    from ..data import preprocess_patches
+
+    v = params["settings"]
+    split = load_split(**params["data"])
+    shape = split.image_shape or (28, 28)
+    X = preprocess_patches(split.X_train, v["patch_size"], v["patch_stride"], image_shape=shape)
+    if isinstance(X, tuple):  # (patches, kept-mask) in some versions
+        X = X[0]
+    if v.get("n_train_patches"):
+        X = X[: int(v["n_train_patches"])]
+    return X
+
+
+def fit_patches(params):
+    """Job: the unsupervised patch run; returns memories, group table, group sizes, beta."""
+    from ..estimator import DAM
+
+    v = params["settings"]
+    X = patches(params)
+    prior = np.asarray(v["group_prior"], float)
+    dam = DAM.paper_unsupervised(int(v["P"]), n_groups=int(v["n_groups"]), group_prior=prior / prior.sum(),
+                                 beta=float(v["beta"]), varsigma=float(v["varsigma"]),
+                                 label_smoothing=float(v["label_smoothing"]), max_epochs=int(v["max_epochs"]),
+                                 early_stopping=bool(v["early_stopping"]), sinkhorn_sweeps=int(v["sinkhorn_sweeps"]),
+                                 batch_size=int(v["batch_size"]), momentum=float(v["momentum"]), lr=float(v["lr"]),
+                                 random_state=int(v["seed"]))
+    dam.fit(X, checkpoint=params.get("_checkpoint"))
+    table = np.asarray(dam.p_, dtype=np.float64)
+    groups = np.argmax(table[:, : int(v["n_groups"])], axis=1)
+    return dict(W=np.asarray(dam.W_, dtype=np.float64), table=table, classes=groups.astype(np.int64),
+                beta=float(dam.beta_), epochs=int(dam.n_epochs_), n_patches=int(X.shape[0]),
+                group_sizes=np.bincount(groups, minlength=int(v["n_groups"])).astype(np.int64),
+                history=np.asarray(getattr(dam, "history_", []), dtype=np.float64))
+
+
+def jobs(ctx):
+    return [Job("fig4_7_10/run", "saddlepoint.experiments.fig4_7_10:fit_patches",
+                dict(data=ctx.split_params, settings=ctx.values,
+                     _checkpoint=str(ctx.runs_dir / "fig4_7_10" / "run.ckpt.npz")))]
+
+
+def assemble(item, ctx, results):
+    r, _ = results["fig4_7_10/run"]
+    v = ctx.values
+    k = int(v["n_groups"])
+    rows = [f"g{g}" for g in range(k)] + (["none"] if r["table"].shape[1] > k else [])
+    shape = (int(v["patch_size"]),) * 2
+    numbers = {"group_sizes": [int(n) for n in r["group_sizes"]], "beta": r["beta"], "epochs": r["epochs"],
+               "n_patches": r["n_patches"]}
+    page = int(v["page_size"])
+    if item == "fig4":
+        files = draw_pages(r, ctx.out / "fig4", shape, per_page=page, shown=page, row_labels=rows,
+                           table_label="group weight",
+                           title=f"Fig. 4: patch memories (P = {v['P']}, beta {v['beta']:g} -> {r['beta']:.3g})")
+        return dict(files=files, numbers=numbers)
+    # Figs. 7-10: page i of the group-sorted memories.
+    i = ITEMS.index(item) - 1
+    from ..figures.paper_pages import class_order
+
+    order = class_order(r["classes"], r["table"])[i * page:(i + 1) * page]
+    if order.size == 0:
+        order = class_order(r["classes"], r["table"])[-page:]
+    sub = dict(W=r["W"][order], table=r["table"][order], classes=r["classes"][order])
+    files = draw_pages(sub, ctx.out / item, shape, per_page=page, row_labels=rows, table_label="group weight",
+                       title=f"Fig. {7 + i}: patch memories {i * page + 1}-{i * page + order.size} of {v['P']}")
+    return dict(files=files, numbers=dict(numbers, memories=[int(x) for x in order]))
