@@ -36,20 +36,21 @@ def measure(dam, split):
     prediction (overall, on correctly and on wrongly classified examples), the final
     ``beta``, epochs, whether early stopping fired, and the training seconds.
     """
-    ev = dam.evaluate(split.X_train, split.y_train, split.X_test, split.y_test)
     nn = dam.nn_metrics(split.X_test, split.y_test)
-    out = dict(test_accuracy=float(ev["test_accuracy"]))
-    for key in ("nn_accuracy", "nn_fidelity", "nn_fidelity_correct", "nn_fidelity_wrong"):
-        out[key] = float(nn[key])
+    out = {key: float(nn[key]) for key in ("test_accuracy", "nn_accuracy", "nn_fidelity", "nn_fidelity_correct",
+                                           "nn_fidelity_wrong")}
     out.update(beta=float(dam.beta_), epochs=int(dam.n_epochs_),
                stopped_early=bool(getattr(dam, "stopped_early_", False)), fit_seconds=float(dam.fit_seconds_))
     return out
 
 
 def memory_arrays(dam):
-    """Memories, class table and each memory's class (the DAM's prediction on its image)."""
-    return dict(W=np.asarray(dam.W_, dtype=np.float64), table=np.asarray(dam.p_, dtype=np.float64),
-                classes=np.asarray(dam.memory_classes(kind="prediction")).astype(np.int64))
+    """Memories, class table and each memory's class (the DAM's prediction on its image;
+    "none" is coded as the last table column, so that it sorts last)."""
+    classes = np.asarray(dam.memory_classes(kind="prediction")).astype(np.int64)
+    table = np.asarray(dam.p_, dtype=np.float64)
+    classes[classes < 0] = table.shape[1] - 1
+    return dict(W=np.asarray(dam.W_, dtype=np.float64), table=table, classes=classes)
 
 
 def fit_supervised(params):
