@@ -98,7 +98,7 @@ def fit_dynamics(params):
 
         W0 = sample_vmf(mean, float(v["init_kappa"]), int(v["P0"]), rng)
         dam = paper_dam(v, v["P0"], max_epochs=v["stage_max_epochs"], init=W0, **common)
-        grow(dam, X, y, P_max=int(v["P"]), eps=float(v["split_eps"]), callback=record)
+        grow(dam, X, y, P_max=int(v["P"]), eps=float(v["split_eps"]), rank="mass", callback=record)
     states, parent, memory, epoch, classes = _trajectories(records)
     out = dict(overlaps=(states @ Xu.T).astype(np.float32), parent=parent, memory=memory, epoch=epoch,
                classes=classes, image_labels=np.asarray(y, np.int64))

@@ -64,7 +64,7 @@ def time_run(params):
 
         dam = _dam(v, arm, int(v["P0"]), seed, v["stage_max_epochs"])
         t0 = time.perf_counter()
-        res = grow(dam, split.X_train, split.y_train, P_max=P_max, eps=float(v["split_eps"]))
+        res = grow(dam, split.X_train, split.y_train, P_max=P_max, eps=float(v["split_eps"]), rank="mass")
         seconds = time.perf_counter() - t0
         work = float(sum(float(s["epochs"]) * float(s["P"]) for s in res.stages))
         stages = len(res.stages)
