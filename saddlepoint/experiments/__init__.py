@@ -130,6 +130,7 @@ def run_paper(out, data, scale="quick", only=None, seed=None, workers=1, schedul
         ctx = contexts[m]
         bad = [k for k in (j.key for j in js) if k in failed]
         run_seconds = float(sum(results[j.key][1] for j in js if j.key in results))
+        run_cpu = float(sum(results[j.key][0].get("cpu_seconds", 0.0) for j in js if j.key in results))
         for name in mod.ITEMS:
             if name not in items:
                 continue
@@ -144,7 +145,7 @@ def run_paper(out, data, scale="quick", only=None, seed=None, workers=1, schedul
                 continue
             entry = dict(files=[str(f) for f in made["files"]], settings=ctx.settings, data=ctx.data,
                          numbers=made["numbers"], version=__version__,
-                         seconds=dict(runs=run_seconds, drawing=time.perf_counter() - t0,
+                         seconds=dict(runs=run_seconds, runs_cpu=run_cpu, drawing=time.perf_counter() - t0,
                                       runs_shared_with=[i for i in mod.ITEMS if i != name]))
             if made.get("timing_files"):
                 entry["timing_files"] = list(made["timing_files"])

@@ -104,13 +104,15 @@ def execute(job):
     from threadpoolctl import threadpool_limits
 
     module, _, name = job.fn.partition(":")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         fn = getattr(importlib.import_module(module), name)
         with threadpool_limits(1):
             result = fn(dict(job.params))
     except Exception as exc:  # reported by run_jobs, the run is not cached
         return None, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"
+    # CPU seconds of the run (one thread): what it costs on an idle machine.
+    result = dict(result, cpu_seconds=time.process_time() - c0)
     return result, time.perf_counter() - t0, None
 
 

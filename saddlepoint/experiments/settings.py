@@ -90,14 +90,13 @@ OVERRIDES = {
     "paper": {},
     "quick": {
         "fig1": dict(_QUICK_DATA, batch_size=_QUICK_BATCH),
-        "fig2_table1": dict(_QUICK_DATA, batch_size=_QUICK_BATCH, P=400),
-        "fig3": dict(_QUICK_DATA, batch_size=_QUICK_BATCH, P=800),
+        "fig2_table1": dict(_QUICK_DATA, batch_size=_QUICK_BATCH, P=200, em_max_epochs=100),
+        "fig3": dict(_QUICK_DATA, batch_size=_QUICK_BATCH, P=400),
         "fig4_7_10": dict(_QUICK_DATA, batch_size=_QUICK_BATCH),
         "fig5": dict(n_train=8000, n_test=2000, split=_QUICK_DATA["split"], P=100, P0=25, max_epochs=40,
                      stage_max_epochs=30, umap_n_neighbors=100),
-        "fig6": dict(_QUICK_DATA, batch_size=_QUICK_BATCH, P0=25, split_P_max=[100, 150, 200, 250, 300, 350, 400],
-                     full_P_max=[100, 200, 300, 400], n_seeds=3, n_repeats=2, stage_max_epochs=100,
-                     full_epochs_base=100),
+        "fig6": dict(_QUICK_DATA, batch_size=_QUICK_BATCH, P0=25, split_P_max=[100, 150, 200, 300, 400],
+                     full_P_max=[100, 200, 300, 400], n_seeds=2, n_repeats=2, em_max_epochs=30, em_ll_tol=1e-5),
     },
     "tiny": {
         "fig1": dict(_TINY_DATA, batch_size=50, P=4, max_epochs=3, page_size=4),
