@@ -5,7 +5,9 @@ centred and normalised like an image; P = 100 memories, C = 10 latent groups wit
 paper's hand-set group prior, beta learned from 0.01 under varsigma = 0.6, label softening
 0.01, 10 epochs, 100 Sinkhorn sweeps per step, no early stopping. Figs. 7-10 are the four
 pages of 25 memories with their group weights; Fig. 4 is one page of 25 memories taken
-evenly along the group order (every group shown). The numbers are the group sizes.
+evenly along the group order (every group shown). The numbers are the group sizes: memories
+per group (argmax of the group-weight row) and the share of training patches the DAM assigns
+to each group (the last share is "none").
 """
 
 import numpy as np
@@ -26,9 +28,7 @@ def patches(params):
     v = params["settings"]
     split = load_split(**params["data"])
     shape = split.image_shape or (28, 28)
-    X = preprocess_patches(split.X_train, v["patch_size"], v["patch_stride"], image_shape=shape)
-    if isinstance(X, tuple):  # (patches, kept-mask) in some versions
-        X = X[0]
+    X, _ = preprocess_patches(split.X_train, v["patch_size"], v["patch_stride"], image_shape=shape)
     if v.get("n_train_patches"):
         X = X[: int(v["n_train_patches"])]
     return X
@@ -40,8 +40,7 @@ def fit_patches(params):
 
     v = params["settings"]
     X = patches(params)
-    prior = np.asarray(v["group_prior"], float)
-    dam = DAM.paper_unsupervised(int(v["P"]), n_groups=int(v["n_groups"]), group_prior=prior / prior.sum(),
+    dam = DAM.paper_unsupervised(int(v["P"]), n_groups=int(v["n_groups"]), group_prior=list(v["group_prior"]),
                                  beta=float(v["beta"]), varsigma=float(v["varsigma"]),
                                  label_smoothing=float(v["label_smoothing"]), max_epochs=int(v["max_epochs"]),
                                  early_stopping=bool(v["early_stopping"]), sinkhorn_sweeps=int(v["sinkhorn_sweeps"]),
@@ -50,7 +49,10 @@ def fit_patches(params):
     dam.fit(X, checkpoint=params.get("_checkpoint"))
     table = np.asarray(dam.p_, dtype=np.float64)
     groups = np.argmax(table[:, : int(v["n_groups"])], axis=1)
-    return dict(W=np.asarray(dam.W_, dtype=np.float64), table=table, classes=groups.astype(np.int64),
+    # Share of the training patches in each group (the DAM's prediction; -1 is "none").
+    assigned = np.asarray(dam.predict(X))
+    shares = np.array([np.mean(assigned == g) for g in range(int(v["n_groups"]))] + [np.mean(assigned < 0)])
+    return dict(patch_shares=shares, W=np.asarray(dam.W_, dtype=np.float64), table=table, classes=groups.astype(np.int64),
                 beta=float(dam.beta_), epochs=int(dam.n_epochs_), n_patches=int(X.shape[0]),
                 group_sizes=np.bincount(groups, minlength=int(v["n_groups"])).astype(np.int64),
                 history=np.asarray(getattr(dam, "history_", []), dtype=np.float64))
@@ -68,8 +70,9 @@ def assemble(item, ctx, results):
     k = int(v["n_groups"])
     rows = [f"g{g}" for g in range(k)] + (["none"] if r["table"].shape[1] > k else [])
     shape = (int(v["patch_size"]),) * 2
-    numbers = {"group_sizes": [int(n) for n in r["group_sizes"]], "beta": r["beta"], "epochs": r["epochs"],
-               "n_patches": r["n_patches"]}
+    numbers = {"group_sizes": [int(n) for n in r["group_sizes"]],
+               "patch_shares": [round(float(x), 6) for x in r["patch_shares"]], "beta": r["beta"],
+               "epochs": r["epochs"], "n_patches": r["n_patches"]}
     page = int(v["page_size"])
     if item == "fig4":
         files = draw_pages(r, ctx.out / "fig4", shape, per_page=page, shown=page, row_labels=rows,
