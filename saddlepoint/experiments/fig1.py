@@ -6,22 +6,16 @@ heatmap (rows: the ten digits and "none").
 """
 
 from ..figures.paper_pages import draw_pages
-from .protocol import fit_supervised  # noqa: F401  (the job function)
-from .runner import Job
+from .protocol import supervised_job
 
 __all__ = ["MODULE", "ITEMS", "jobs", "assemble"]
 
 MODULE = "fig1"
 ITEMS = ("fig1",)
-_FN = "saddlepoint.experiments.protocol:fit_supervised"
 
 
 def jobs(ctx):
-    v = ctx.values
-    return [Job("fig1/run", _FN, dict(data=ctx.split_params, settings=v, P=v["P"], beta=v["beta"],
-                                      learn_beta=v["learn_beta"], varsigma=v["varsigma"], seed=v["seed"],
-                                      max_epochs=v["max_epochs"], early_stopping=v["early_stopping"],
-                                      _checkpoint=str(ctx.runs_dir / "fig1" / "run.ckpt.npz")))]
+    return [supervised_job(ctx, "fig1/run")]
 
 
 def assemble(item, ctx, results):

@@ -14,13 +14,12 @@ Fig. 2 is a memory page per beta of the ``fixed`` runs; Table 1 is the test accu
 
 from ..figures.paper_pages import draw_pages
 from ..io import append_csv_rows
-from .runner import Job
+from .protocol import supervised_job
 
 __all__ = ["MODULE", "ITEMS", "jobs", "assemble", "ARMS"]
 
 MODULE = "fig2_table1"
 ITEMS = ("fig2", "table1")
-_FN = "saddlepoint.experiments.protocol:fit_supervised"
 ARMS = ("fixed", "effective", "em")
 
 
@@ -33,14 +32,12 @@ def jobs(ctx):
     out = []
     for beta in v["betas"]:
         for arm in _arms(v):
-            params = dict(data=ctx.split_params, settings=v, P=v["P"], beta=beta, seed=v["seed"],
-                          learn_beta=arm == "effective", varsigma=v["effective_varsigma"] if arm == "effective" else v["varsigma"],
-                          max_epochs=v["em_max_epochs"] if arm == "em" else v["max_epochs"],
-                          early_stopping=v["early_stopping"] if arm != "em" else False,
-                          _checkpoint=str(ctx.runs_dir / "fig2_table1" / f"{arm}-beta{beta:g}.ckpt.npz"))
+            changes = dict(beta=beta, learn_beta=arm == "effective",
+                           varsigma=v["effective_varsigma"] if arm == "effective" else v["varsigma"])
             if arm == "em":
-                params["overrides"] = dict(method="em", ll_tol=v["em_ll_tol"])
-            out.append(Job(f"fig2_table1/{arm}-beta{beta:g}", _FN, params))
+                changes.update(max_epochs=v["em_max_epochs"], early_stopping=False,
+                               overrides=dict(method="em", ll_tol=v["em_ll_tol"]))
+            out.append(supervised_job(ctx, f"fig2_table1/{arm}-beta{beta:g}", **changes))
     return out
 
 

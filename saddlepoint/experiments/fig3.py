@@ -6,21 +6,16 @@ to the DAM's own prediction (overall, on correct and on wrong examples).
 """
 
 from ..figures.paper_pages import draw_pages
-from .runner import Job
+from .protocol import supervised_job
 
 __all__ = ["MODULE", "ITEMS", "jobs", "assemble"]
 
 MODULE = "fig3"
 ITEMS = ("fig3",)
-_FN = "saddlepoint.experiments.protocol:fit_supervised"
 
 
 def jobs(ctx):
-    v = ctx.values
-    return [Job("fig3/run", _FN, dict(data=ctx.split_params, settings=v, P=v["P"], beta=v["beta"],
-                                      learn_beta=v["learn_beta"], varsigma=v["varsigma"], seed=v["seed"],
-                                      max_epochs=v["max_epochs"], early_stopping=v["early_stopping"],
-                                      _checkpoint=str(ctx.runs_dir / "fig3" / "run.ckpt.npz")))]
+    return [supervised_job(ctx, "fig3/run")]
 
 
 def assemble(item, ctx, results):

@@ -7,9 +7,9 @@ are those of :mod:`saddlepoint.experiments.settings`.
 
 import numpy as np
 
-from .runner import load_split
+from .runner import Job, load_split
 
-__all__ = ["paper_dam", "measure", "memory_arrays", "fit_supervised", "CLASS_ROWS"]
+__all__ = ["paper_dam", "measure", "memory_arrays", "fit_supervised", "supervised_job", "CLASS_ROWS"]
 
 # Rows of the class-weight heatmap: the ten digits and the extra "none" class.
 CLASS_ROWS = [str(c) for c in range(10)] + ["none"]
@@ -71,3 +71,14 @@ def fit_supervised(params):
     if getattr(dam, "history_", None) is not None:
         out["history"] = np.asarray(dam.history_, dtype=np.float64)
     return out
+
+
+def supervised_job(ctx, key, **changes):
+    """The :func:`fit_supervised` job of an experiment's settings (``ctx.values``), with a
+    checkpoint under ``ctx.runs_dir``; ``changes`` override single parameters."""
+    v = ctx.values
+    params = dict(data=ctx.split_params, settings=v, P=v["P"], beta=v.get("beta"), learn_beta=v["learn_beta"],
+                  varsigma=v["varsigma"], seed=v["seed"], max_epochs=v["max_epochs"],
+                  early_stopping=v["early_stopping"], _checkpoint=str(ctx.runs_dir / f"{key}.ckpt.npz"))
+    params.update(changes)
+    return Job(key, "saddlepoint.experiments.protocol:fit_supervised", params)
