@@ -18,7 +18,10 @@ def _panel(ax, E, run, title):
     segs = np.stack([E[parent[has]], E[has]], axis=1)
     ax.add_collection(LineCollection(segs, colors="0.7", linewidths=0.3, zorder=1))
     cls = np.asarray(run["classes"])
-    sc = ax.scatter(E[:, 0], E[:, 1], c=cls, cmap="tab10", vmin=-0.5, vmax=9.5, s=2, linewidths=0, zorder=2)
+    none = cls > 9  # the "none" column of the class table
+    ax.scatter(E[none, 0], E[none, 1], c="0.5", s=2, linewidths=0, zorder=2)
+    sc = ax.scatter(E[~none, 0], E[~none, 1], c=cls[~none], cmap="tab10", vmin=-0.5, vmax=9.5, s=2, linewidths=0,
+                    zorder=2)
     ax.set_title(title, fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -29,7 +32,8 @@ def plot_dynamics_tree(E_full, full, E_split, split, path, title=None):
     """Two panels: (a) full width, (b) splitting mapped by the same embedding.
 
     ``E_*`` are (S, 2) embeddings of the recorded states; ``full``/``split`` carry ``parent``
-    (index of the previous state of the trajectory, -1 at the start) and ``classes``.
+    (index of the previous state of the trajectory, -1 at the start) and ``classes`` (0-9, or
+    10 for "none", drawn grey).
     """
     import matplotlib
 
