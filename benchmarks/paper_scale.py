@@ -24,6 +24,7 @@ the number of cores (``--cores``, default 2: independent runs go to a pool).
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -53,11 +54,23 @@ def cpu_epoch(X, y, P, method="sgd"):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
-    ap.add_argument("--quick", required=True, help="manifest.json of a --scale quick run")
+    ap.add_argument("--quick", help="manifest.json of a --scale quick run (without it: measure only)")
+    ap.add_argument("--cache", help="JSON file keeping the measurements (reused if it exists)")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--skip-fig1", action="store_true")
     a = ap.parse_args()
-    quick = json.load(open(a.quick))["items"]
+    out = {}
+    if a.cache and Path(a.cache).is_file():
+        out = json.load(open(a.cache))
+    else:
+        out = measure(a)
+        if a.cache:
+            Path(a.cache).write_text(json.dumps(out, indent=1))
+    if a.quick:
+        estimate(out, json.load(open(a.quick))["items"], a.cores)
+
+
+def measure(a):
     X, y, Xt, yt = stand_in(a.data)
     out = {}
     with threadpool_limits(1):
@@ -75,6 +88,12 @@ def main():
         em1000 = cpu_epoch(X, y, 1000, "em")
         out["cpu_per_epoch"] = dict(zip(map(str, Ps), per), em_1000=em1000, fit=dict(a=a0, b=b))
         print("CPU s/epoch at full size:", out["cpu_per_epoch"], flush=True)
+    return out
+
+
+def estimate(out, quick, cores):
+    a0, b = out["cpu_per_epoch"]["fit"]["a"], out["cpu_per_epoch"]["fit"]["b"]
+    em1000 = out["cpu_per_epoch"]["em_1000"]
 
     def sgd(P):
         return a0 + b * P
@@ -103,13 +122,15 @@ def main():
         else:
             total6 += sum(eq_epochs * em(P) for P in grid) * p6["n_seeds"] * p6["n_repeats"]
     est["fig6"] = total6
-    s4 = q["fig4"]["seconds"]["runs"]
-    est["fig4_7_10"] = s4 * 8.6e6 / max(q["fig4"]["numbers"]["n_patches"], 1)
-    s5 = q["fig5"]["seconds"]
-    est["fig5"] = (s5["runs"] + s5["drawing"]) * (400 / 100) ** 2
+    if "fig4" in q:  # patches: CPU proportional to the number of patches (same steps per epoch rule)
+        s4 = q["fig4"]["seconds"]
+        est["fig4_7_10"] = s4.get("runs_cpu", s4["runs"]) * 8.6e6 / max(q["fig4"]["numbers"]["n_patches"], 1)
+    if "fig5" in q:  # runs x 4 memories; UMAP (drawing) on 16 times as many states
+        s5 = q["fig5"]["seconds"]
+        est["fig5"] = s5.get("runs_cpu", s5["runs"]) * 4 + s5["drawing"] * 16
     total = sum(est.values())
     out["estimate_cpu_seconds"] = est
-    out["estimate_wall_hours"] = total / a.cores / 3600
+    out["estimate_wall_hours"] = total / cores / 3600
     print(json.dumps(out, indent=1))
 
 
