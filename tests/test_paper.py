@@ -224,5 +224,9 @@ def test_cli_errors_name_the_flag(capsys, digits_idx, tmp_path):
 
     assert main(["paper", "--data", digits_idx, "--out", str(tmp_path), "--only", "fig11"]) == 2
     assert "--only" in capsys.readouterr().err
+    assert main(["paper", "--data", digits_idx, "--out", str(tmp_path), "--workers", "-1"]) == 2
+    assert "--workers" in capsys.readouterr().err
+    assert main(["paper", "--data", "idx:/no/such/dir", "--out", str(tmp_path), "--only", "fig1"]) == 2
+    assert "no such directory" in capsys.readouterr().err
     assert main(["figures", "--paper", "--out", str(tmp_path), "--only", "phase_diagram"]) == 2
     assert "--data" in capsys.readouterr().err

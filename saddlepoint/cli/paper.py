@@ -28,9 +28,22 @@ def add_arguments(p, data_required=True):
 
 
 def run(args):
-    manifest = run_paper(args.out, args.data, scale=args.scale, only=args.only, seed=args.seed,
-                         workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
+    manifest = call(args.out, args.data, scale=args.scale, only=args.only, seed=args.seed, workers=args.workers,
+                    scheduler=args.scheduler, progress=not args.no_progress)
     return report(manifest, args.only)
+
+
+def call(out, data, workers=1, scheduler=None, **kw):
+    """:func:`saddlepoint.experiments.run_paper` with errors phrased for the command line."""
+    from ..parallel import MissingExtraError
+    from . import CLIError
+
+    if workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {workers}")
+    try:
+        return run_paper(out, data, workers=workers, scheduler=scheduler, **kw)
+    except MissingExtraError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def report(manifest, only=None):
