@@ -29,19 +29,21 @@ def plot_cost(summary, fits, path, key="time_norm", ylabel="normalised time"):
         P = np.array([r["P_max"] for r in rows], float)
         a1.errorbar(P, [r["accuracy_mean"] for r in rows], yerr=[r["accuracy_sd"] for r in rows], fmt=style,
                     color=color, capsize=2, ms=4, label=label)
-        a2.errorbar(P, [r[f"{key}_mean"] for r in rows], yerr=[r[f"{key}_sd"] for r in rows], fmt=style[:-1] if
-                    style.endswith("-") else style[0], color=color, capsize=2, ms=4, label=label)
+        # Markers only: the line through them is the better fitted form (solid: log, dashed: linear).
+        a2.errorbar(P, [r[f"{key}_mean"] for r in rows], yerr=[r[f"{key}_sd"] for r in rows], fmt=style[0],
+                    color=color, capsize=2, ms=4, label=label)
         f = fits.get(arm)
         if f:
             form = f["better"]
             xs = np.linspace(P.min(), P.max(), 100)
             x = np.log(xs) if form == "log" else xs
-            a2.plot(xs, f[form]["intercept"] + f[form]["slope"] * x, color=color, lw=0.8, ls=":")
+            a2.plot(xs, f[form]["intercept"] + f[form]["slope"] * x, color=color, lw=0.9,
+                    ls="-" if form == "log" else "--")
     a1.set_xlabel("P_max")
     a1.set_ylabel("test accuracy")
     a1.legend(fontsize=7)
     a2.set_xlabel("P_max")
     a2.set_ylabel(ylabel)
-    a2.set_title("dotted: better of a + b log P_max and a + b P_max", fontsize=7)
+    a2.set_title("lines: the better fit, a + b log P_max (solid) or a + b P_max (dashed)", fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path, dpi=110)
