@@ -87,7 +87,7 @@ def run_paper(out, data, scale="quick", only=None, seed=None, workers=1, schedul
     """
     from .captions import write_readme
     from .manifest import write_manifest
-    from .runner import data_sha256, load_split, run_jobs
+    from .runner import data_sha256, job_path, load_split, run_jobs
 
     t_start = time.perf_counter()
     if scale not in SCALES:
@@ -123,6 +123,8 @@ def run_paper(out, data, scale="quick", only=None, seed=None, workers=1, schedul
     if progress:
         print(f"[paper] {len(all_jobs)} run(s) for {', '.join(i for i in items if i not in missing)} "
               f"at scale {scale!r}", flush=True)
+    cached_keys = {j.key for j in all_jobs if job_path(runs_dir, j).is_file()}
+    n_cached = len(cached_keys)
     results, failed = run_jobs(all_jobs, runs_dir, workers=workers, scheduler=scheduler, client=client,
                                progress=progress, desc="paper runs")
     entries = {}
@@ -152,8 +154,12 @@ def run_paper(out, data, scale="quick", only=None, seed=None, workers=1, schedul
             entries[name] = entry
             if progress:
                 print(f"[paper] {name}: {', '.join(entry['files'])}", flush=True)
-    manifest = write_manifest(out / "manifest.json", scale, entries, missing=missing,
-                              wall_seconds=time.perf_counter() - t_start)
+    n_new = len([j for j in all_jobs if j.key in results]) - n_cached
+    invocation = dict(items=[i for i in items], wall_seconds=time.perf_counter() - t_start, new_runs=n_new,
+                      cached_runs=n_cached, workers=int(workers), cluster=bool(scheduler or client),
+                      runs_cpu_seconds=float(sum(results[j.key][0].get("cpu_seconds", 0.0) for j in all_jobs
+                                                 if j.key in results and j.key not in cached_keys)))
+    manifest = write_manifest(out / "manifest.json", scale, entries, missing=missing, invocation=invocation)
     write_readme(out, manifest)
     for name, msg in missing.items():
         print(f"[paper] {name} not made: {msg}", flush=True)

@@ -62,6 +62,10 @@ SCHEMA = {
         },
         "missing": {"type": "object", "additionalProperties": {"type": "string"}},
         "wall_seconds": {"type": "number", "minimum": 0},
+        "invocations": {
+            "type": "array",
+            "items": {"type": "object", "required": ["items", "wall_seconds", "new_runs", "workers"]},
+        },
     },
 }
 
@@ -140,12 +144,14 @@ def load_manifest(path):
     return validate(io.load_json(path))
 
 
-def write_manifest(path, scale, entries, missing=None, wall_seconds=None):
+def write_manifest(path, scale, entries, missing=None, wall_seconds=None, invocation=None):
     """Merge ``entries`` (``{item: entry}``) into the manifest at ``path`` and write it.
 
     Entries of a previous run at the same scale are kept (so ``--only`` adds to a
-    manifest); a previous manifest at another scale is replaced. The document is
-    validated before it is written (atomically).
+    manifest); a previous manifest at another scale is replaced. ``invocation`` (items,
+    wall seconds, runs computed, workers) is appended to ``invocations``, so the time of a
+    run made in several commands (resumed, or item by item) adds up; ``wall_seconds`` is
+    that sum. The document is validated before it is written (atomically).
     """
     path = Path(path)
     old = None
@@ -160,6 +166,9 @@ def write_manifest(path, scale, entries, missing=None, wall_seconds=None):
     for name in entries:
         miss.pop(name, None)
     miss.update(missing or {})
+    calls = list(old.get("invocations", [])) if old is not None and old.get("scale") == scale else []
+    if invocation is not None:
+        calls.append(invocation)
     doc = {
         "saddlepoint_version": __version__,
         "scale": scale,
@@ -168,7 +177,10 @@ def write_manifest(path, scale, entries, missing=None, wall_seconds=None):
     }
     if miss:
         doc["missing"] = miss
-    if wall_seconds is not None:
+    if calls:
+        doc["invocations"] = calls
+        doc["wall_seconds"] = float(sum(c["wall_seconds"] for c in calls))
+    elif wall_seconds is not None:
         doc["wall_seconds"] = float(wall_seconds)
     doc = io.to_jsonable(doc)
     validate(doc)
