@@ -1,6 +1,9 @@
 """``saddlepoint paper``: regenerate the paper's ten figures and Table 1."""
 
 from ..experiments import ITEM_NAMES, run_paper
+from ._common import add_engine_arguments, engine_kwargs
+
+__all__ = ["register", "add_arguments", "run", "call", "report"]
 
 
 def register(sub):
@@ -22,14 +25,13 @@ def add_arguments(p, data_required=True):
     p.add_argument("--out", default="figures/paper", help="output directory (default: figures/paper)")
     p.add_argument("--only", metavar="ITEMS", help=f"comma-separated items among {','.join(ITEM_NAMES)}")
     p.add_argument("--seed", type=int, help="training seed replacing the paper's")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler address (the 'distributed' extra)")
+    add_engine_arguments(p, workers=1, what="independent runs (betas, seeds, repeats, P_max values)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args):
-    manifest = call(args.out, args.data, scale=args.scale, only=args.only, seed=args.seed, workers=args.workers,
-                    scheduler=args.scheduler, progress=not args.no_progress)
+    manifest = call(args.out, args.data, scale=args.scale, only=args.only, seed=args.seed,
+                    progress=not args.no_progress, **engine_kwargs(args))
     return report(manifest, args.only)
 
 
@@ -38,8 +40,6 @@ def call(out, data, workers=1, scheduler=None, **kw):
     from ..parallel import MissingExtraError
     from . import CLIError
 
-    if workers < 0:
-        raise ValueError(f"--workers must be >= 0, got {workers}")
     try:
         return run_paper(out, data, workers=workers, scheduler=scheduler, **kw)
     except MissingExtraError as exc:
