@@ -174,7 +174,7 @@ def test_every_item_runs_end_to_end_and_validates(tiny_run):
     assert {"nn_accuracy", "nn_fidelity", "nn_fidelity_correct", "nn_fidelity_wrong"} <= set(n["fig3"]["numbers"])
     assert sum(n["fig4"]["numbers"]["group_sizes"]) == 8
     fits = n["fig6"]["numbers"]["fits_time"]
-    assert {"paper-split", "paper-full", "em-split"} <= set(fits)  # em-full has only two P_max
+    assert set(fits) == {"paper-split", "paper-full", "em-split", "em-full"}
     readme = (out / "README.md").read_text()
     assert all(f"## {name}" in readme for name in ITEM_NAMES)
 

@@ -107,7 +107,7 @@ OVERRIDES = {
                           n_train_patches=3000),
         "fig5": dict(n_train=300, n_test=100, split=_TINY_DATA["split"], n_images=200, batch_size=50, P=8, P0=2,
                      max_epochs=4, stage_max_epochs=2, umap_n_neighbors=10),
-        "fig6": dict(_TINY_DATA, batch_size=50, P0=2, split_P_max=[4, 6, 8], full_P_max=[4, 8], n_seeds=2,
+        "fig6": dict(_TINY_DATA, batch_size=50, P0=2, split_P_max=[4, 6, 8], full_P_max=[4, 6, 8], n_seeds=2,
                      n_repeats=2, stage_max_epochs=2, full_epochs_base=2, em_max_epochs=3),
     },
 }
