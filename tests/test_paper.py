@@ -172,7 +172,7 @@ def test_every_item_runs_end_to_end_and_validates(tiny_run):
     n = manifest["items"]
     assert set(n["table1"]["numbers"]["test_accuracy_fixed_beta"]) == {"6", "14"}
     assert {"nn_accuracy", "nn_fidelity", "nn_fidelity_correct", "nn_fidelity_wrong"} <= set(n["fig3"]["numbers"])
-    assert sum(n["fig4"]["numbers"]["group_sizes"]) == 8
+    assert sum(n["fig4"]["numbers"]["group_sizes"]) + n["fig4"]["numbers"]["none_memories"] == 8
     fits = n["fig6"]["numbers"]["fits_time"]
     assert set(fits) == {"paper-split", "paper-full", "em-split", "em-full"}
     readme = (out / "README.md").read_text()

@@ -6,13 +6,14 @@ paper's hand-set group prior, beta learned from 0.01 under varsigma = 0.6, label
 0.01, 10 epochs, 100 Sinkhorn sweeps per step, no early stopping. Figs. 7-10 are the four
 pages of 25 memories with their group weights; Fig. 4 is one page of 25 memories taken
 evenly along the group order (every group shown). The numbers are the group sizes: memories
-per group (argmax of the group-weight row) and the share of training patches the DAM assigns
-to each group (the last share is "none").
+per group (argmax of the group-weight row; ``none_memories`` for those whose largest weight
+is on "none") and the share of training patches the DAM assigns to each group (the last
+share is "none").
 """
 
 import numpy as np
 
-from ..figures.paper_pages import draw_pages
+from ..figures.paper_pages import class_order, draw_pages
 from .runner import Job, load_split
 
 __all__ = ["MODULE", "ITEMS", "jobs", "assemble", "fit_patches"]
@@ -50,13 +51,14 @@ def fit_patches(params):
     # checkpoint's metadata (reported to the lead); the run is cached once finished.
     dam.fit(X)
     table = np.asarray(dam.p_, dtype=np.float64)
-    groups = np.argmax(table[:, : int(v["n_groups"])], axis=1)
+    # A memory's group is the argmax of its row, "none" (index n_groups) included.
+    groups = np.argmax(table, axis=1)
     # Share of the training patches in each group (the DAM's prediction; -1 is "none").
     assigned = np.asarray(dam.predict(X))
     shares = np.array([np.mean(assigned == g) for g in range(int(v["n_groups"]))] + [np.mean(assigned < 0)])
     return dict(patch_shares=shares, W=np.asarray(dam.W_, dtype=np.float64), table=table, classes=groups.astype(np.int64),
                 beta=float(dam.beta_), epochs=int(dam.n_epochs_), n_patches=int(X.shape[0]),
-                group_sizes=np.bincount(groups, minlength=int(v["n_groups"])).astype(np.int64),
+                group_sizes=np.bincount(groups, minlength=table.shape[1]).astype(np.int64),
                 history=np.asarray(getattr(dam, "history_", []), dtype=np.float64))
 
 
@@ -71,7 +73,8 @@ def assemble(item, ctx, results):
     k = int(v["n_groups"])
     rows = [f"g{g}" for g in range(k)] + (["none"] if r["table"].shape[1] > k else [])
     shape = (int(v["patch_size"]),) * 2
-    numbers = {"group_sizes": [int(n) for n in r["group_sizes"]],
+    sizes = [int(n) for n in r["group_sizes"]]
+    numbers = {"group_sizes": sizes[:k], "none_memories": sum(sizes[k:]),
                "patch_shares": [round(float(x), 6) for x in r["patch_shares"]], "beta": r["beta"],
                "epochs": r["epochs"], "n_patches": r["n_patches"]}
     page = int(v["page_size"])
@@ -82,12 +85,11 @@ def assemble(item, ctx, results):
         return dict(files=files, numbers=numbers)
     # Figs. 7-10: page i of the group-sorted memories.
     i = ITEMS.index(item) - 1
-    from ..figures.paper_pages import class_order
-
-    order = class_order(r["classes"], r["table"])[i * page:(i + 1) * page]
-    if order.size == 0:
-        order = class_order(r["classes"], r["table"])[-page:]
-    sub = dict(W=r["W"][order], table=r["table"][order], classes=r["classes"][order])
-    files = draw_pages(sub, ctx.out / item, shape, per_page=page, row_labels=rows, table_label="group weight",
-                       title=f"Fig. {7 + i}: patch memories {i * page + 1}-{i * page + order.size} of {v['P']}")
+    full = class_order(r["classes"], r["table"])
+    order = full[i * page:(i + 1) * page]
+    if order.size == 0:  # fewer than four pages of memories (small scales): the last page
+        order = full[-page:]
+    files = draw_pages(r, ctx.out / item, shape, per_page=page, row_labels=rows, table_label="group weight",
+                       order=order, title=f"Fig. {7 + i}: patch memories {i * page + 1}-{i * page + order.size} "
+                                          f"of {v['P']} (sorted by group)")
     return dict(files=files, numbers=dict(numbers, memories=[int(x) for x in order]))

@@ -22,13 +22,14 @@ def class_order(classes, table):
 
 
 def draw_pages(run, prefix, image_shape, per_page=25, title=None, row_labels=None, table_label="class weight",
-               shown=None):
+               shown=None, order=None):
     """Pages ``{prefix}_1.png, ...`` of the memories of ``run`` (keys ``W``, ``table``, and
     ``classes`` to sort by; without it the dominant table row is used).
 
     ``shown``: draw only this many memories, evenly spaced along the sorted order (so that
-    every class appears on a page of a large DAM). Returns the file names (relative to the
-    folder of ``prefix``).
+    every class appears on a page of a large DAM); ``order``: draw exactly these memories
+    (indices, in page order) instead. Returns the file names (relative to the folder of
+    ``prefix``).
     """
     from .memory_pages import memory_pages
 
@@ -36,7 +37,10 @@ def draw_pages(run, prefix, image_shape, per_page=25, title=None, row_labels=Non
     if row_labels is None:
         row_labels = [str(c) for c in range(table.shape[1] - 1)] + ["none"]
     classes = run["classes"] if "classes" in run else np.argmax(table, axis=1)
-    order = class_order(classes, table)
+    if order is None:
+        order = class_order(classes, table)
+    else:
+        order = np.asarray(order, dtype=np.intp)
     if shown is not None and int(shown) < order.size:
         order = order[np.linspace(0, order.size - 1, int(shown)).round().astype(np.intp)]
     paths = memory_pages(W, table, image_shape, row_labels, order=order, per_page=int(per_page),
