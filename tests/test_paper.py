@@ -42,7 +42,8 @@ def tiny_run(digits_idx, tmp_path_factory):
 def test_settings_mark_every_scaled_value():
     for module in PAPER:
         paper = settings(module, "paper")
-        assert not any(s["scaled"] for s in paper.values()), module
+        # At the paper scale only Fig. 6's clock differs (CPU seconds instead of wall seconds).
+        assert [k for k, s in paper.items() if s["scaled"]] == (["clock"] if module == "fig6" else []), module
         for scale in SCALES:
             marked = settings(module, scale)
             for name, s in marked.items():
