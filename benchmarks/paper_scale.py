@@ -118,15 +118,16 @@ def estimate(out, quick, cores):
     # Fig. 6: equivalent epochs at P_max (work / P_max) from the quick scale's largest P_max.
     p6 = PAPER["fig6"]
     total6 = 0.0
+    by_arm = {}
     for arm, rows6 in q["fig6"]["numbers"]["summary"].items():
         last = rows6[-1]
         eq_epochs = last["work_mean"] / last["P_max"]
         grid = p6["split_P_max"] if arm.endswith("split") else p6["full_P_max"]
-        if arm.startswith("paper"):
-            total6 += sum(eq_epochs * sgd(P) for P in grid) * p6["n_seeds"] * p6["n_repeats"]
-        else:
-            total6 += sum(eq_epochs * em(P) for P in grid) * p6["n_seeds"] * p6["n_repeats"]
+        per_epoch = sgd if arm.startswith("paper") else em
+        by_arm[arm] = sum(eq_epochs * per_epoch(P) for P in grid) * p6["n_seeds"] * p6["n_repeats"]
+        total6 += by_arm[arm]
     est["fig6"] = total6
+    out["fig6_cpu_seconds_by_arm"] = by_arm
     if "fig4" in q:  # patches: CPU proportional to the number of patches (same steps per epoch rule)
         s4 = q["fig4"]["seconds"]
         est["fig4_7_10"] = s4.get("runs_cpu", s4["runs"]) * 8.6e6 / max(q["fig4"]["numbers"]["n_patches"], 1)
@@ -134,6 +135,7 @@ def estimate(out, quick, cores):
         s5 = q["fig5"]["seconds"]
         est["fig5"] = s5.get("runs_cpu", s5["runs"]) * 4 + s5["drawing"] * 16
     total = sum(est.values())
+    out["estimate_wall_hours_without_fig6"] = (total - est["fig6"]) / cores / 3600
     out["estimate_cpu_seconds"] = est
     out["estimate_wall_hours"] = total / cores / 3600
     print(json.dumps(out, indent=1))
