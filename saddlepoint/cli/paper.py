@@ -1,5 +1,7 @@
 """``saddlepoint paper``: regenerate the paper's ten figures and Table 1."""
 
+import argparse
+
 from ..experiments import ITEM_NAMES, run_paper
 from ._common import add_engine_arguments, engine_kwargs
 
@@ -26,12 +28,12 @@ def add_arguments(p, data_required=True):
     p.add_argument("--only", metavar="ITEMS", help=f"comma-separated items among {','.join(ITEM_NAMES)}")
     p.add_argument("--seed", type=int, help="training seed replacing the paper's")
     add_engine_arguments(p, workers=1, what="independent runs (betas, seeds, repeats, P_max values)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
 
 
 def run(args):
     manifest = call(args.out, args.data, scale=args.scale, only=args.only, seed=args.seed,
-                    progress=not args.no_progress, **engine_kwargs(args))
+                    progress=args.progress, **engine_kwargs(args))
     return report(manifest, args.only)
 
 
