@@ -293,7 +293,7 @@ def _evaluate_engine(Xt, yt, state, varsigma):
 
 
 def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=None, labels=None,
-         track=False, progress=False, out=None, name="growth", rank="lambda"):
+         track=False, progress=False, out=None, name="growth", rank="lambda", callback=None):
     """Grow a DAM from ``dam.n_memories`` to ``P_max`` memories by splitting (docs/training.md, "Splitting steepest descent").
 
     Parameters
@@ -338,6 +338,10 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
     progress : bool
     out : path, optional
         Directory where the stage table is appended after every stage (resumable record).
+    callback : callable, optional
+        ``callback(epoch, W, p)`` after every epoch of every stage (``epoch`` counts within
+        the stage), e.g. to record the memories (the paper's Fig. 5); ``p`` is the class table
+        as the engine's callback gives it.
 
     Returns
     -------
@@ -398,6 +402,10 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
         t0 = time.perf_counter()
 
         def cb(epoch, Wc, pc, _stage=stage, _P=W.shape[0], _pi=pi):
+            if callback is not None:
+                tc = time.perf_counter()
+                callback(epoch, Wc, pc)
+                t_eval[0] += time.perf_counter() - tc
             if not track:
                 return False
             te = time.perf_counter()
@@ -414,7 +422,8 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
                               cum_seconds=cum_seconds + train_elapsed, test_accuracy=acc, nn_accuracy=nn))
             return False
 
-        res = dam.train_arrays(Xu, y_enc, W, p, pi, rng, r["max_epochs"], callback=cb if track else None,
+        res = dam.train_arrays(Xu, y_enc, W, p, pi, rng, r["max_epochs"],
+                               callback=cb if (track or callback is not None) else None,
                                progress=progress, C=C, state=state, opt_state=opt, null_mass=null_mass)
         W, p = res.W, res.p
         cum_epochs += res.epochs

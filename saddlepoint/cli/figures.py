@@ -5,6 +5,10 @@ figure); this command runs them, one progress bar per figure, and writes
 ``<out>/README.md`` with one caption per figure. Everything is computed from scratch unless
 ``--resume`` is given (then the finished rows of identical phase-diagram sweeps in ``--out``
 are kept).
+
+With ``--paper`` it also regenerates the paper's ten figures and Table 1 into ``OUT/paper``
+(the same function as ``saddlepoint paper``; needs ``--data``; ``--workers`` and
+``--scheduler`` serve both).
 """
 
 import argparse
@@ -28,6 +32,12 @@ def register(sub):
     add_engine_arguments(p, workers=2, what="independent jobs (phase-diagram chunks, seeds)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     p.add_argument("--list", action="store_true", help="list the figures and exit")
+    g = p.add_argument_group("the paper's figures (--paper)")
+    g.add_argument("--paper", action="store_true",
+                   help="also regenerate the paper's figures into OUT/paper (as 'saddlepoint paper')")
+    g.add_argument("--data", metavar="SPEC", help="MNIST images for --paper, e.g. idx:DIR")
+    g.add_argument("--scale", choices=("quick", "paper", "tiny"), default="quick", help="scale of --paper")
+    g.add_argument("--seed", type=int, help="training seed of --paper")
     p.set_defaults(func=run)
 
 
@@ -36,6 +46,8 @@ def run(args):
         for name, desc in available_figures().items():
             print(f"{name:28s} {desc}")
         return 0
+    if args.paper and not args.data:
+        raise ValueError("--paper needs --data (e.g. idx:DIR with MNIST's IDX files)")
     from ..io import check_writable
 
     unknown = sorted(set(args.only or ()) - set(available_figures()))
@@ -47,4 +59,12 @@ def run(args):
     for name, paths in written.items():
         for path in paths:
             print(f"{name}: {path}")
+    if args.paper:
+        from pathlib import Path
+
+        from .paper import call, report
+
+        manifest = call(Path(args.out) / "paper", args.data, scale=args.scale, seed=args.seed,
+                        progress=args.progress, **engine_kwargs(args))
+        return report(manifest)
     return 0
