@@ -744,7 +744,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
             checkpoint = Path(checkpoint)
             if checkpoint.suffix != ".npz":
                 raise ValueError(f"checkpoint must be a .npz path, got {str(checkpoint)!r}")
-            params = {k: v for k, v in self.get_params().items() if k not in ("progress", "random_state")}
+            params = {k: v for k, v in self._json_params().items() if k not in ("progress", "random_state")}
             params["random_state"] = self.random_state if not isinstance(self.random_state, np.random.Generator) else "generator"
             fingerprint = json.loads(json.dumps(_fingerprint(params, Xu, y_enc)))
         if checkpoint is not None and checkpoint.is_file():
@@ -767,7 +767,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         live = {"state": state, "opt": opt_state}
 
         def save(W, p, epochs, seconds, hist, finished_, converged_, vhist=(), stopped_early_=False):
-            meta = io.metadata(estimator="DAM", **self.get_params())
+            meta = io.metadata(estimator="DAM", **self._json_params())
             meta.update(fingerprint=fingerprint, epochs=epochs, seconds=seconds, finished=finished_,
                         converged=converged_, stopped_early=stopped_early_,
                         rng_state=io.to_jsonable(rng.bit_generator.state))
@@ -827,6 +827,15 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ prediction
+    def _json_params(self):
+        """``get_params()`` with values JSON can hold (a dtype by its name, a Generator marked)."""
+        params = self.get_params()
+        if params.get("dtype") is not None:
+            params["dtype"] = np.dtype(params["dtype"]).name
+        if isinstance(params.get("random_state"), np.random.Generator):
+            params["random_state"] = "generator"
+        return params
+
     def _check_fitted(self):
         from sklearn.utils.validation import check_is_fitted
 
@@ -1068,9 +1077,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
             arrays["mean"] = self.mean_
         if self.state_ is not None:
             arrays.update(_state_arrays(self.state_, None))
-        params = {k: v for k, v in self.get_params().items() if k not in ("init", "pi", "random_state")}
-        params["dtype"] = None if self.dtype is None else np.dtype(self.dtype).name
-        params["random_state"] = self.random_state if not isinstance(self.random_state, np.random.Generator) else "generator"
+        params = {k: v for k, v in self._json_params().items() if k not in ("init", "pi")}
         meta = io.metadata(estimator="DAM", **params)
         meta.update(supervised=self.supervised_, varsigma_effective=self.varsigma_, beta_fitted=self.beta_,
                     null=None if self.state_ is None else self.state_.null,

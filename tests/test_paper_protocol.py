@@ -403,3 +403,16 @@ def test_mid_run_checkpoint_holds_history_beta_and_velocities(tmp_path):
                     early_stopping=False, random_state=0, checkpoint_every=2)
     dam.fit(X, y, checkpoint=ck, callback=stop_after_checkpoint)
     assert seen["history"] == 4 and seen["has_v"] and seen["beta"] != 2.0
+
+
+def test_float32_checkpoint_round_trip(tmp_path):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    kw = dict(beta=5.0, learn_beta=True, varsigma=0.5, batch_size=100, max_epochs=3, random_state=0,
+              dtype=np.float32, early_stopping=False)
+    a = DAM.paper(6, **kw).fit(d.data[:300], d.target[:300], checkpoint=tmp_path / "ck.npz")
+    b = DAM.paper(6, **kw).fit(d.data[:300], d.target[:300], checkpoint=tmp_path / "ck.npz")  # reloads
+    assert b.W_.dtype == np.float32 and np.array_equal(a.W_, b.W_)
+    a.save(tmp_path / "m.npz")
+    assert DAM.load(tmp_path / "m.npz").dtype == np.float32
