@@ -94,8 +94,8 @@ def run(args):
 
     if args.n < 2:
         raise ValueError(f"--n must be >= 2, got {args.n}")
-    if args.m_samples < 0:
-        raise ValueError(f"--m-samples must be >= 0, got {args.m_samples}")
+    if args.m_samples < 1:
+        raise ValueError(f"--m-samples must be >= 1 (an empty data set trains nothing), got {args.m_samples}")
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     if args.classes < 1:
