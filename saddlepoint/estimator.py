@@ -806,8 +806,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
             converged = result.converged
             stopped_early = result.stopped_early
             finished = not user_stop[0]
-            state, opt_state = result.state, result.opt_state
-            live.update(state=state, opt=opt_state)
+            state, opt_state = result.state, result.opt_state  # live already holds these objects
             if checkpoint is not None:
                 save(W, p, done_epochs, done_seconds, history, finished, converged, val_history, stopped_early)
             pi_fit = result.pi

@@ -198,11 +198,8 @@ def split_state(state, opt, lambdas, D, eps, which="all", n_max=None, score=None
     P = state.P
     W = np.asarray(state.W, dtype=np.float64)
     chosen = _choose(lambdas if score is None else score, lambdas, which, n_max)
-    Wm, _, _, parent = model.duplicate(W, None, None, chosen)
-    for k, nu in enumerate(chosen):
-        for row, sign in ((nu, 1.0), (P + k, -1.0)):
-            v = W[nu] + sign * eps * D[nu]
-            Wm[row] = v / np.linalg.norm(v)
+    Wm = model.duplicate(W, None, None, chosen)[0]
+    _displace_pairs(Wm, W, D, chosen, eps)
     J, masses = state.J.copy(), state.masses.copy()
     J[chosen] /= 2.0
     masses[chosen] /= 2.0
@@ -256,14 +253,20 @@ def split_memories(W, pi, p, lambdas, D, eps, which="all", n_max=None):
     W2, pi2, p2 : arrays with ``P + k`` rows
     chosen : int array (k,), the memories split (copies appended in this order)
     """
-    P = W.shape[0]
     chosen = _choose(lambdas, lambdas, which, n_max)
-    W2, pi2, p2, parent = model.duplicate(W, pi, p, chosen)
+    W2, pi2, p2, _ = model.duplicate(W, pi, p, chosen)
+    _displace_pairs(W2, W, D, chosen, eps)
+    return W2, pi2, p2, chosen
+
+
+def _displace_pairs(W2, W, D, chosen, eps):
+    """In place: memory ``nu`` of ``chosen`` to ``normalize(w + eps d)`` and its copy (appended
+    after the ``P`` originals, in the order of ``chosen``) to ``normalize(w - eps d)``."""
+    P = W.shape[0]
     for k, nu in enumerate(chosen):
         for row, sign in ((nu, 1.0), (P + k, -1.0)):
             v = W[nu] + sign * eps * D[nu]
             W2[row] = v / np.linalg.norm(v)
-    return W2, pi2, p2, chosen
 
 
 def _evaluate(Xu, y_enc, Xt, yt, W, p, pi, b, C, supervised, dead_threshold):

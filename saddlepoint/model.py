@@ -46,6 +46,7 @@ __all__ = [
     "sinkhorn",
     "balanced_mstep",
     "em_map",
+    "em_memories",
     "duplicate",
     "split_operator",
     "split_operators",
@@ -444,10 +445,7 @@ def em_map(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0, batc
     """
     X, y, params = validate(X, W, beta, pi, p, y)
     G, T, _ = statistics(X, params, beta, None, None, y, varsigma, batch_size)
-    norms = np.linalg.norm(G, axis=1)
-    alive = norms > 1e-300
-    W_new = params.W.copy()
-    W_new[alive] = G[alive] / norms[alive, None]
+    W_new, _ = em_memories(params.W, G)
     if p_update not in ("sinkhorn", "mstep"):
         raise ValueError(f"p_update must be 'sinkhorn' or 'mstep', got {p_update!r}")
     if learn_p and params.C > 1:
@@ -456,6 +454,25 @@ def em_map(X, W, beta, pi=None, p=None, y=None, learn_p=True, varsigma=1.0, batc
     else:
         p_new = params.p.copy()
     return W_new, p_new
+
+
+def em_memories(W, G):
+    """The EM memory update ``w^nu <- G_nu / |G_nu|`` (docs/training.md).
+
+    A dead memory (``|G_nu| <= 1e-300``: no responsibility anywhere) keeps its position.
+    ``W_new`` has the dtype of ``W``.
+
+    Returns
+    -------
+    W_new : array (P, N)
+    norms : array (P,)
+        ``|G_nu|``.
+    """
+    norms = np.linalg.norm(G, axis=1)
+    alive = norms > 1e-300
+    W_new = W.copy()
+    W_new[alive] = G[alive] / norms[alive, None]
+    return W_new, norms
 
 
 def duplicate(W, pi=None, p=None, which=None):

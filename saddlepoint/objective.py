@@ -244,10 +244,6 @@ def _batch_core_responsibilities(Xb, yb, state, objective):
     return E, e0, Q, R, loss
 
 
-def _batch_responsibilities(Xb, yb, state, objective):
-    return _batch_core_responsibilities(Xb, yb, state, objective)[3]
-
-
 def batch_statistics(Xb, yb, state, objective, need_G=True):
     """Loss and sufficient statistics of one batch (module docstring), as :class:`PassStatistics`.
 
@@ -299,7 +295,6 @@ def pass_statistics(X, y, state, objective, batch_size, need_G=True):
     return total
 
 
-
 def responsibilities(X, y, state, objective, batch_size):
     """The memories' responsibilities ``R[a, nu]`` of the objective over a data set, (M, P).
 
@@ -310,5 +305,6 @@ def responsibilities(X, y, state, objective, batch_size):
     out = np.empty((M, state.P))
     for start in range(0, M, batch_size):
         yb = None if y is None else y[start:start + batch_size]
-        out[start:start + batch_size] = _batch_responsibilities(X[start:start + batch_size], yb, state, objective)
+        out[start:start + batch_size] = _batch_core_responsibilities(X[start:start + batch_size], yb, state,
+                                                                     objective)[3]
     return out

@@ -175,10 +175,7 @@ def em_step(X, y, W, b, log_table, batch_size):
     G = np.zeros((P, N))
     T = np.zeros((P, log_table.shape[1]))
     total = _dam.statistics_kernel(X, y, W, b, log_table, batch_size, G, T)
-    norms = np.linalg.norm(G, axis=1)
-    alive = norms > 1e-300
-    W_new = W.copy()
-    W_new[alive] = G[alive] / norms[alive, None]
+    W_new, _ = model.em_memories(W, G)
     M = X.shape[0]
     return W_new, T / M, total / M
 

@@ -26,7 +26,7 @@ Each optimiser advances a :class:`~saddlepoint.objective.ModelState` by one epoc
 import numpy as np
 
 from . import model, special
-from ._numerics import FLUSH_RELATIVE, flush_small
+from ._numerics import FLUSH_RELATIVE
 from ._validation import check_int, check_real
 from .kernels.dam import momentum_sphere_step
 from .objective import batch_statistics, pass_statistics
@@ -94,10 +94,7 @@ class EM(Optimizer):
 
     def epoch(self, X, y, state, objective, rng, opt):
         stats = pass_statistics(X, y, state, objective, self.batch_size)
-        norms = np.linalg.norm(stats.G, axis=1)
-        alive = norms > 0
-        W_new = state.W.copy()
-        W_new[alive] = (stats.G[alive] / norms[alive, None]).astype(state.W.dtype)
+        W_new, norms = model.em_memories(state.W, stats.G)
         residual = float(np.max(np.abs(W_new - state.W))) if state.P else 0.0
         state.W = W_new
         if objective.learn_beta:
@@ -106,8 +103,8 @@ class EM(Optimizer):
             rows, cols = _table_targets(state, objective)
             total = rows.sum()
             project = model.sinkhorn if self.p_update == "sinkhorn" else model.balanced_mstep
+            # both projections return tables already flushed row by row (model.sinkhorn)
             J_new = project(np.maximum(stats.T, 0.0), rows / total, cols / total) * total
-            flush_small(J_new, axis=1)
             residual = max(residual, float(np.max(np.abs(J_new / rows[:, None] - state.J / rows[:, None]))))
             state.J = J_new
         return stats, residual
