@@ -78,26 +78,39 @@ def subnormal_penalty(rng):
     return out
 
 
-def run(X, y, P, beta, epochs, center, seed, every=3):
-    """Fit, timing every epoch and, every ``every`` epochs, a reference pass.
+def run(X, y, P, beta, epochs, center, seed, every=3, repeats=3):
+    """Fit, timing every epoch, ``repeats`` replays of it and, every ``every`` epochs, a
+    reference pass.
 
-    The reference is one EM pass (``optim.em_step``) at the state after the first epoch,
-    which holds no tiny values: the same work as an epoch, minus what the run accumulates.
-    The machine is shared, so the epoch time over the reference time of the same moment is
-    what shows a slowdown of the run itself rather than of the machine.
+    A replay is one more EM pass (``optim.em_step``) from the state the epoch started from
+    (its result is discarded): the minimum over the epoch and its replays is the cost of an
+    epoch at that state with the machine's load spikes removed (timing by the minimum of
+    repeats), while a slowdown that belongs to the state -- subnormal numbers in it --
+    is in every repeat. The reference is one EM pass at the state after the first epoch,
+    which holds no tiny values: the same work as an epoch, minus what the run accumulates;
+    the epoch time over the reference time of the same moment is the second way to take
+    the machine's own load out.
     """
     from saddlepoint import model, optim
 
-    times, refs = [], []
+    times, refs, best = [], [], []
     Xu = data.preprocess(X, center=center)[0]
     yu = np.unique(y, return_inverse=True)[1].astype(np.int64)
     pi = np.full(P, 1.0 / P)
     bs = model.default_batch_size(*Xu.shape[:1], P, Xu.shape[1])
     state = {}
     t_last = [0.0]
+    start = dict(W=None, table=None)
 
     def cb(epoch, W, p):
         times.append(time.perf_counter() - t_last[0])
+        replays = [times[-1]]
+        for _ in range(repeats if start["W"] is not None else 0):
+            t = time.perf_counter()
+            optim.em_step(Xu, yu, start["W"], beta, start["table"], bs)
+            replays.append(time.perf_counter() - t)
+        best.append(min(replays))
+        start.update(W=W.copy(), table=model.log_prior_table(pi, p))  # where the next epoch starts
         if epoch == 1:
             state.update(W=W.copy(), table=model.log_prior_table(pi, p))
         if epoch % every == 1 or every == 1:
@@ -112,7 +125,7 @@ def run(X, y, P, beta, epochs, center, seed, every=3):
     est.fit(X, y, callback=cb)
     ep, rt = np.array(refs).T
     ref = np.interp(np.arange(1, len(times) + 1), ep, rt)  # reference time at every epoch
-    return est, np.asarray(times), ref
+    return est, np.asarray(times), ref, np.asarray(best)
 
 
 def main(argv=None):
@@ -121,6 +134,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=None, help="epochs (default 300, quick 120)")
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="IDX directory of MNIST digits")
     ap.add_argument("--out", default=None, help="write the per-epoch times to this JSON file")
+    ap.add_argument("--repeats", type=int, default=3, help="replays of every epoch from its start state (min taken)")
     args = ap.parse_args(argv)
     pen = subnormal_penalty(np.random.default_rng(0))
     print("subnormal penalty on this CPU (time with subnormals / with zeros): "
@@ -129,27 +143,32 @@ def main(argv=None):
     ds = data.load_dataset(f"idx:{args.data}")
     X, y = ds.X[:8000], ds.y[:8000]
     P, beta, center, name = 1000, 14.0, True, "mnist10k[:8000], P=1000, beta=14, center=True"
-    est, t, ref = run(X, y, P, beta, epochs, center, seed=0)
+    est, t, ref, tb = run(X, y, P, beta, epochs, center, seed=0, repeats=args.repeats)
     n = t.size
+    base_b, tail_b = float(np.median(tb[9:40])), float(np.max(tb[-50:]))
     u = t / ref  # epoch time in units of the reference pass timed at the same moment
     base, base_u = float(np.median(t[9:40])), float(np.median(u[9:40]))
     tail, tail_u = float(np.max(t[-50:])), float(np.max(u[-50:]))
     print(f"{name}: {n} EM epochs, {t.sum():.1f} s")
     for lo in range(0, n, 25):
         seg, segu = t[lo:lo + 25], u[lo:lo + 25]
+        segb = tb[lo:lo + 25]
         print(f"  epochs {lo + 1:4d}-{lo + seg.size:4d}: median {np.median(seg):.3f} s, max {seg.max():.3f} s"
+              f" | min of {args.repeats + 1}: median {np.median(segb):.3f} s, max {segb.max():.3f} s"
               f" | over reference pass: median {np.median(segu):.2f}, max {segu.max():.2f}")
     Xu = data.preprocess(X, center=center)[0]
     share = _subnormal_share(est, Xu, np.unique(y, return_inverse=True)[1])
     print(f"  at the end: {share}")
     print(f"  wall time: median epoch 10-40 {base:.3f} s, slowest of last 50 {tail:.3f} s: ratio {tail / base:.2f}")
+    print(f"  epoch cost (min of the epoch and {args.repeats} replays from its start state): median epoch 10-40 "
+          f"{base_b:.3f} s, slowest of last 50 {tail_b:.3f} s: ratio {tail_b / base_b:.2f} (target: <= 1.3)")
     print(f"  over reference pass: median epoch 10-40 {base_u:.2f}, slowest of last 50 {tail_u:.2f}: ratio "
           f"{tail_u / base_u:.2f}; median of last 50 {np.median(u[-50:]) / base_u:.2f} (target: slowest <= 1.3)")
     if args.out:
         tmp = f"{args.out}.tmp{os.getpid()}"
         with open(tmp, "w") as f:
-            json.dump(dict(name=name, seconds=t.tolist(), reference=ref.tolist(), ratio=tail / base,
-                           ratio_units=tail_u / base_u, **share), f)
+            json.dump(dict(name=name, seconds=t.tolist(), reference=ref.tolist(), epoch_cost=tb.tolist(),
+                           ratio=tail / base, ratio_units=tail_u / base_u, ratio_cost=tail_b / base_b, **share), f)
         os.replace(tmp, args.out)
 
 

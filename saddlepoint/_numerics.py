@@ -162,19 +162,35 @@ _SMALL_WORK = 5e7
 _SKINNY_N = 128
 
 
+_CONTROLLER = []  # the threadpoolctl controller, made once (it scans the loaded libraries: ~2 ms)
+
+
+def _blas_controller():
+    if not _CONTROLLER:
+        try:
+            import scipy.linalg  # noqa: F401  (load scipy's BLAS too, so that the scan sees it)
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            _CONTROLLER.append(None)
+        else:
+            _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
 def blas_threads(M, N, P, threads=None):
     """Context manager limiting BLAS threads for a pass of ``M x N x P`` work.
 
     ``threads=None`` picks one thread for small problems (fewer than ``5e7``
     multiply-adds) and skinny ones (``N < 128``) and leaves BLAS alone otherwise; an int
-    forces that many. Falls back to a no-op without ``threadpoolctl``.
+    forces that many. Falls back to a no-op without ``threadpoolctl``. The BLAS libraries
+    are looked up once per process (a fresh ``threadpool_limits`` rescans them, about 2 ms:
+    as much as a whole saddle-point solve at P = 32).
     """
     if threads is None:
         if M * N * P >= _SMALL_WORK and N >= _SKINNY_N:
             return contextlib.nullcontext()
         threads = 1
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+    controller = _blas_controller()
+    if controller is None:  # pragma: no cover
         return contextlib.nullcontext()
-    return threadpool_limits(limits=int(threads), user_api="blas")
+    return controller.limit(limits=int(threads), user_api="blas")

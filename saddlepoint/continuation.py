@@ -213,9 +213,9 @@ def continuation(problem, parameter, stop, init="symmetric", step=0.02, max_step
 
     def eig_at(y):
         eq = equations_for(problem.with_parameter(parameter, y[n]))
-        from .jacobian import leading_eigenvalues
+        from .jacobian import stability_eigenvalues
 
-        return leading_eigenvalues(map_jacobian(eq, y[:n]))
+        return stability_eigenvalues(eq, y[:n])
 
     def refine(y, t, h, test, f0):
         """Bisection in the arclength step for the zero of ``test`` between y and y + h."""

@@ -24,6 +24,8 @@ __all__ = [
     "map_jacobian",
     "sorted_eigenvalues",
     "leading_eigenvalues",
+    "leading_eigenvalues_symmetric",
+    "stability_eigenvalues",
     "is_stable",
     "STABILITY_TOL",
     "LEADING_FLOOR",
@@ -92,6 +94,31 @@ LEADING_FLOOR = 0.9
 _DENSE_MAX = 256
 
 
+def _by_modulus(ev):
+    ev = np.asarray(ev)
+    return ev[np.lexsort((-ev.real, -np.abs(ev)))]
+
+
+def _arnoldi_leading(solver, A, n, floor):
+    """Doubling ``k`` from 8: the ``k`` eigenvalues of largest modulus of ``A`` by ``solver``
+    (``eigs`` or ``eigsh``, fixed start vector, one BLAS thread) until the smallest returned
+    modulus is below ``floor``; None if that never happens or ARPACK does not converge."""
+    from scipy.sparse.linalg import ArpackNoConvergence
+
+    v0 = np.random.default_rng(0).standard_normal(n)
+    k = 8
+    with blas_threads(0, 0, 0, threads=1):
+        while k < n - 1:
+            try:
+                ev = solver(A, k=k, which="LM", v0=v0, return_eigenvectors=False, maxiter=20 * n)
+            except ArpackNoConvergence:
+                return None
+            if np.min(np.abs(ev)) < floor:
+                return _by_modulus(ev)
+            k *= 2
+    return None
+
+
 def leading_eigenvalues(J, floor=LEADING_FLOOR, dense_max=_DENSE_MAX):
     """Eigenvalues of ``J`` by decreasing modulus: all of them, or every one of modulus >= ``floor``.
 
@@ -104,25 +131,49 @@ def leading_eigenvalues(J, floor=LEADING_FLOOR, dense_max=_DENSE_MAX):
     one are then exact, at a cost of ``O(n^2)`` per Arnoldi step instead of ``O(n^3)``.
     Falls back to all eigenvalues if Arnoldi does not converge.
     """
-    from scipy.sparse.linalg import ArpackNoConvergence, eigs
+    from scipy.sparse.linalg import eigs
 
     J = np.asarray(J, dtype=float)
     n = J.shape[0]
-    if n <= dense_max:
-        return sorted_eigenvalues(J)
-    v0 = np.random.default_rng(0).standard_normal(n)
-    k = 8
-    with blas_threads(0, 0, 0, threads=1):
-        while k < n - 1:
-            try:
-                ev = eigs(J, k=k, which="LM", v0=v0, return_eigenvectors=False, maxiter=20 * n)
-            except ArpackNoConvergence:
-                break
-            if np.min(np.abs(ev)) < floor:
-                order = np.lexsort((-ev.real, -np.abs(ev)))
-                return ev[order]
-            k *= 2
-    return sorted_eigenvalues(J)
+    ev = None if n <= dense_max else _arnoldi_leading(eigs, J, n, floor)
+    return sorted_eigenvalues(J) if ev is None else ev
+
+
+def leading_eigenvalues_symmetric(S, floor=LEADING_FLOOR, dense_max=_DENSE_MAX):
+    """:func:`leading_eigenvalues` of a symmetric operator ``S`` (an array or a
+    :class:`scipy.sparse.linalg.LinearOperator`), by Lanczos (ARPACK ``eigsh``) above
+    ``dense_max`` and by dense ``eigvalsh`` of ``S`` applied to the identity below (and as the
+    fallback). The eigenvalues are real; they are returned as complex, like those of a
+    general Jacobian, by decreasing modulus.
+    """
+    from scipy.sparse.linalg import aslinearoperator, eigsh
+
+    op = aslinearoperator(S)
+    n = op.shape[0]
+    ev = None if n <= dense_max else _arnoldi_leading(eigsh, op, n, floor)
+    if ev is None:
+        dense = op.matmat(np.eye(n))
+        with blas_threads(0, 0, 0, threads=1):
+            ev = np.linalg.eigvalsh(0.5 * (dense + dense.T))
+    return _by_modulus(np.asarray(ev, dtype=complex))
+
+
+def stability_eigenvalues(equations, s, method="auto", floor=LEADING_FLOOR, dense_max=_DENSE_MAX):
+    """The leading eigenvalues (:func:`leading_eigenvalues`) of the Jacobian of
+    ``equations.map`` at ``s``, as cheaply as the regime allows.
+
+    With ``method="auto"`` and a state larger than ``dense_max``, a regime that provides a
+    symmetric operator with the Jacobian's nonzero eigenvalues (:meth:`Equations.stability_operator`,
+    e.g. the cluster regime at fixed ``p``: docs/saddle_point.md, "Stability at large P") is
+    handed to Lanczos without forming the Jacobian (the operator may be larger than the
+    state, its extra eigenvalues being zeros: at most ``equations.size`` are returned); otherwise the Jacobian is formed
+    (:func:`map_jacobian` with ``method``) and its eigenvalues taken by Arnoldi or LAPACK.
+    """
+    if method == "auto" and equations.size > dense_max:
+        op = equations.stability_operator(s)
+        if op is not None:
+            return leading_eigenvalues_symmetric(op, floor, dense_max)[: equations.size]
+    return leading_eigenvalues(map_jacobian(equations, s, method=method), floor, dense_max)
 
 
 def is_stable(eigenvalues, tol=STABILITY_TOL):

@@ -28,7 +28,7 @@ from scipy import optimize
 from ._validation import check_int, check_memory, check_real
 from .equations import Equations, equations_for
 from ._numerics import blas_threads
-from .jacobian import is_stable, leading_eigenvalues, map_jacobian
+from .jacobian import is_stable, map_jacobian, stability_eigenvalues
 from .problem import MAX_CONVERGED_RESIDUAL, Problem, Solution
 
 __all__ = [
@@ -217,7 +217,7 @@ def solution_from_state(equations, s, residual, iterations, converged, method, i
         try:
             # Small dense products: one BLAS thread (a second one costs up to 4x when loaded).
             with np.errstate(all="ignore"), blas_threads(0, 0, 0, threads=1):
-                ev = leading_eigenvalues(map_jacobian(equations, s, method=jacobian))
+                ev = stability_eigenvalues(equations, s, method=jacobian)
         except (np.linalg.LinAlgError, ValueError) as exc:  # recorded, not raised: no stability claim
             ev_failed = True
             message = (message + "; " if message else "") + f"Jacobian eigenvalues unavailable ({exc})"

@@ -22,7 +22,7 @@ from saddlepoint.jacobian import finite_difference_jacobian
 from saddlepoint.model import duplicate
 from saddlepoint.problem import Problem, make_gram
 from saddlepoint.solvers import solve
-from saddlepoint.teacher import one_hot_class_table
+from saddlepoint.teacher import noisy_class_table, one_hot_class_table
 
 INF = math.inf
 
@@ -97,6 +97,37 @@ def test_analytic_jacobian_matches_finite_differences(case, rng):
     # central differences, step 1e-6: truncation ~h^2 |F'''| ~ 1e-11, rounding ~1e-16/1e-6
     Jf = finite_difference_jacobian(eq.map, s, step=1e-6)
     np.testing.assert_allclose(Ja, Jf, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("case", ["inf_N", "finite_N", "alpha_inf", "supervised_fixed_p"])
+def test_symmetrized_jacobian_has_the_jacobians_eigenvalues(case, rng):
+    # S = c L^T D L against J = c D L L^T, at a random (non-fixed-point) state, where the
+    # similarity must hold too: J's eigenvalues (dense LAPACK on the analytic Jacobian,
+    # itself checked against finite differences above) equal S's nonzero ones. Both are
+    # eigenvalues of O(1) matrices of size <= 12, so they agree to ~1e-13; 1e-11 leaves room.
+    from saddlepoint.equations.cluster import symmetrized_jacobian_m
+    from saddlepoint.jacobian import sorted_eigenvalues
+
+    kw = dict(P=4, pi=np.array([0.1, 0.2, 0.3, 0.4]))
+    if case == "finite_N":
+        kw.update(N=60, b_star=None, beta_star=70.0)
+    elif case == "alpha_inf":
+        kw.update(alpha=INF)
+    elif case == "supervised_fixed_p":
+        kw.update(p_star=noisy_class_table(3, 2, 0.3), p=rng.dirichlet(np.ones(2), size=4), learn_p=False)
+    pr = _problem(**kw)
+    m = rng.uniform(-0.3, 0.9, size=(4, 3))
+    J = ClusterEquations(pr).analytic_jacobian(ClusterEquations(pr).pack(m))
+    op = symmetrized_jacobian_m(pr, m)
+    S = op.matmat(np.eye(op.shape[0]))
+    np.testing.assert_allclose(S, S.T, rtol=0, atol=1e-14)  # symmetric to rounding
+    ev_S = np.sort(np.linalg.eigvalsh(S))[::-1]
+    ev_J = sorted_eigenvalues(J)
+    assert np.max(np.abs(ev_J.imag)) < 1e-10  # real spectrum, as the similarity implies
+    assert op.shape[0] == J.shape[0] * pr.C  # the extra C - 1 copies of the state are zeros
+    np.testing.assert_allclose(np.sort(ev_J.real)[::-1], ev_S[: J.shape[0]], rtol=0, atol=1e-11)
+    np.testing.assert_allclose(ev_S[J.shape[0]:], 0.0, atol=1e-11)
+    assert ev_S.min() > -1e-11  # S = c L^T D L with D, T positive semi-definite: no negative eigenvalue
 
 
 @pytest.mark.parametrize("N,alpha", [(INF, 2.0), (40, 5.0), (INF, 0.4)])
@@ -275,7 +306,6 @@ def test_analytic_jacobian_with_learned_p(p_update, N, alpha, rng):
     # Implicit derivative of the Sinkhorn / M-step projection, chained with the responsibilities;
     # against central differences (step 1e-6, truncation ~h^2 |F'''| <~ 1e-9 for class weights
     # bounded away from 0, hence the Dirichlet(5) state; rounding ~1e-16/1e-6).
-    from saddlepoint.teacher import noisy_class_table
 
     kw = dict(b_star=1.0) if math.isinf(N) else dict(b_star=None, beta_star=1.0 * N)
     pr = _problem(N=N, alpha=alpha, p_star=noisy_class_table(3, 2, 0.3), pi=np.array([0.3, 0.3, 0.4]),

@@ -287,7 +287,7 @@ def test_a_failing_eigenvalue_solver_is_recorded_not_raised(monkeypatch):
     def broken(*args, **kwargs):
         raise np.linalg.LinAlgError("Eigenvalues did not converge")
 
-    monkeypatch.setattr(S, "leading_eigenvalues", broken)  # the eigenvalue call of solve
+    monkeypatch.setattr(S, "stability_eigenvalues", broken)  # the eigenvalue call of solve
     sol = S.solve(_problem())
     assert sol.converged and sol.jacobian_eigenvalues.size == 0 and not sol.stable
     assert "Eigenvalues did not converge" in sol.message

@@ -154,6 +154,32 @@ def test_jacobian_eigenvalues_analytic_equal_fd_at_solution():
     assert eq.size == pr.P * pr.P_star
 
 
+@pytest.mark.parametrize("learn_p", [False, True])
+def test_stability_by_lanczos_on_the_symmetrized_jacobian(rng, learn_p):
+    # Above dense_max the cluster regime at fixed p hands the symmetric operator to Lanczos;
+    # here dense_max is lowered so a 48-component state takes that path, at a random state
+    # with eigenvalues above the floor (beta = 30 sharpens the softmax). Every eigenvalue of
+    # modulus >= the floor must come out, equal to dense LAPACK on the analytic Jacobian to
+    # 1e-9 (ARPACK to machine precision on a symmetric operator of norm O(10)).
+    from saddlepoint.jacobian import LEADING_FLOOR, map_jacobian, sorted_eigenvalues, stability_eigenvalues
+
+    P, P_star = 8, 6
+    pr = Problem(gram=make_gram("overlap", P_star, c=0.3), P=P, beta=30.0, alpha=4.0, N=INF, b_star=1.0,
+                 teacher={"kind": "overlap", "c": 0.3}, p_star=one_hot_class_table(P_star, 2),
+                 pi=rng.dirichlet(5 * np.ones(P)), learn_p=learn_p)
+    eq = equations_for(pr)
+    s = eq.pack(rng.uniform(-0.2, 0.9, size=(P, P_star)), rng.dirichlet(np.ones(2), size=P))
+    full = sorted_eigenvalues(map_jacobian(eq, s))
+    k = int(np.sum(np.abs(full) >= LEADING_FLOOR))
+    assert k >= 1  # the case exercises eigenvalues above the floor
+    lead = stability_eigenvalues(eq, s, dense_max=10)
+    assert (eq.stability_operator(s) is None) == learn_p  # learned p: the general Arnoldi path
+    assert lead.size >= k and lead.size <= eq.size
+    np.testing.assert_allclose(np.sort_complex(lead[:k]), np.sort_complex(full[:k]), rtol=0, atol=1e-9)
+    # the default dense path below dense_max is unchanged
+    np.testing.assert_array_equal(stability_eigenvalues(eq, s), full)
+
+
 @pytest.mark.parametrize("n_outside", [3, 20])
 def test_leading_eigenvalues_hold_every_eigenvalue_above_the_floor(rng, n_outside):
     from saddlepoint.jacobian import LEADING_FLOOR, leading_eigenvalues, sorted_eigenvalues

@@ -155,6 +155,12 @@ class Equations:
         """Analytic Jacobian ``dF/ds`` or None when the regime has none."""
         return None
 
+    def stability_operator(self, s):
+        """A symmetric :class:`scipy.sparse.linalg.LinearOperator` whose spectrum is that of
+        ``dF/ds`` plus zeros, applied without forming the Jacobian, or None when the regime
+        has none (:func:`saddlepoint.jacobian.stability_eigenvalues`)."""
+        return None
+
     def order_parameters(self, s):
         """Dict with ``m``, ``m_hat``, ``p``, ``Q`` at state ``s``."""
         m, p, Q = self.unpack(s)

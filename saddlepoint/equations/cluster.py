@@ -49,6 +49,7 @@ __all__ = [
     "energy",
     "free_entropy",
     "jacobian_m",
+    "symmetrized_jacobian_m",
     "jacobian_full",
     "teacher_cluster_moments",
     "ClusterEquations",
@@ -204,6 +205,25 @@ def free_entropy(problem, m, m_hat, p=None):
     return entropic + problem.alpha * energy(problem, m, p)
 
 
+def _overlap_derivative(problem, m_hat):
+    """``D_nu = dm'_nu / dm_hat_nu``, shape (P, P*, P*): ``(A/k) G + (A' - A/k) (G m_hat)(G m_hat)^T / k^2``
+    with ``k = |h_nu|`` (``A = 1, A' = 0`` when ``alpha = inf``). Each block is the Hessian of
+    the convex function ``m_hat_nu -> phi_N(|h_nu|)`` (``phi_N' = A``), hence symmetric."""
+    G = problem.gram
+    kappa = np.maximum(field_norms(m_hat, G), 1e-300)
+    if math.isinf(problem.alpha):
+        A, dA = np.ones(problem.P), np.zeros(problem.P)
+    else:
+        A, dA = resultant(problem.N, kappa, derivative=True)
+    Gh = m_hat @ G  # (P, P*)
+    # (A' - A/k)/k^2 multiplies Gh Gh^T = O(k^2): below k = 1e-150 (k^2 underflows, 0/0 = NaN
+    # at beta = 0) the product is < 1e-290 and is dropped; above, the cancellation in
+    # A' - A/k costs an absolute error eps/N in the product only
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        c2 = np.where(kappa > 1e-150, (dA - A / kappa) / kappa**2, 0.0)
+    return (A / kappa)[:, None, None] * G[None] + c2[:, None, None] * np.einsum("na,nb->nab", Gh, Gh)
+
+
 def jacobian_m(problem, m, p=None):
     """Analytic Jacobian ``d m'_{nu a} / d m_{l mu}`` of the map at fixed ``p``, shape
     (P P*, P P*) in row-major ``(nu, a), (l, mu)`` order.
@@ -214,29 +234,60 @@ def jacobian_m(problem, m, p=None):
     """
     p = problem.p if p is None else p
     P, P_star = problem.P, problem.P_star
-    G = problem.gram
     bm = problem.beta * problem.m_star
     r = responsibilities(m, p, problem.beta, problem.m_star, problem.pi)
     coef = _alpha_coef(problem.alpha) * bm
-    m_hat = coef * cluster_weights(r, problem.p_star)
-    kappa = np.maximum(field_norms(m_hat, G), 1e-300)
-    if math.isinf(problem.alpha):
-        A, dA = np.ones(P), np.zeros(P)
-    else:
-        A, dA = resultant(problem.N, kappa, derivative=True)
-    Gh = m_hat @ G  # (P, P*)
-    # (A' - A/k)/k^2 multiplies Gh Gh^T = O(k^2): below k = 1e-150 (k^2 underflows, 0/0 = NaN
-    # at beta = 0) the product is < 1e-290 and is dropped; above, the cancellation in
-    # A' - A/k costs an absolute error eps/N in the product only
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        c2 = np.where(kappa > 1e-150, (dA - A / kappa) / kappa**2, 0.0)
-    D = (A / kappa)[:, None, None] * G[None] + c2[:, None, None] * np.einsum("na,nb->nab", Gh, Gh)
+    D = _overlap_derivative(problem, coef * cluster_weights(r, problem.p_star))
     # dT[nu, mu, l]
     eye = np.eye(P)
     rw = r * problem.p_star[None, :, :]  # p*^y_mu r_nu(mu, y)
     dT = (bm / P_star) * (np.einsum("nmy,nl->nml", rw, eye) - np.einsum("nmy,lmy->nml", rw, r))
     J = coef * np.einsum("nam,nml->nalm", D, dT)
     return J.reshape(P * P_star, P * P_star)
+
+
+def symmetrized_jacobian_m(problem, m, p=None):
+    """A symmetric operator whose nonzero eigenvalues are those of :func:`jacobian_m`,
+    applied without forming either matrix (docs/saddle_point.md, "Stability at large P").
+
+    The Jacobian at fixed ``p`` factorises as ``J = c D T`` with ``c = alpha beta^2 m*^2 / P*``
+    (``alpha`` read as 1 when infinite), ``D = blockdiag_nu D_nu`` (:func:`_overlap_derivative`,
+    symmetric) and ``T = blockdiag_mu T_mu``, ``T_mu = sum_y p*^y_mu (diag r - r r^T)`` with
+    ``r = r(mu, y)``: a sum of softmax covariances. Each term factorises exactly,
+    ``diag r - r r^T = B B^T`` with ``B = (I - r 1^T) diag(sqrt r)`` (using ``sum r = 1``),
+    so ``T = L L^T`` with ``L`` of shape ``(P P*, P P* C)``. Then ``J = c D L L^T`` and
+    ``S = c L^T D L`` have the same characteristic polynomial up to a factor
+    ``lambda^(P P* (C - 1))``: ``S`` is symmetric, so the eigenvalues of ``J`` are real, and
+    ``S`` is applied in ``O(P P* (C + P*))`` flops instead of the ``(P P*)^2`` of a product
+    with ``J`` (or the ``(P P*)^2 max(P, P*)`` of its construction).
+
+    Returns
+    -------
+    scipy.sparse.linalg.LinearOperator
+        Shape ``(n, n)`` with ``n = P* C P``, acting on vectors indexed ``(mu, y, nu)``
+        (row-major); its spectrum is that of ``J`` plus ``P P* (C - 1)`` zeros.
+    """
+    from scipy.sparse.linalg import LinearOperator
+
+    p = problem.p if p is None else p
+    P, P_star, C = problem.P, problem.P_star, problem.C
+    bm = problem.beta * problem.m_star
+    r = responsibilities(m, p, problem.beta, problem.m_star, problem.pi)
+    coef = _alpha_coef(problem.alpha) * bm
+    D = _overlap_derivative(problem, coef * cluster_weights(r, problem.p_star))
+    rr = np.ascontiguousarray(r.transpose(1, 2, 0))  # (mu, y, nu)
+    sr = np.sqrt(problem.p_star[:, :, None] * rr)  # sqrt(p*^y_mu r_nu(mu, y))
+    scale = coef * bm / P_star
+    n = P_star * C * P
+
+    def matvec(v):
+        a = sr * np.reshape(v, (P_star, C, P))
+        u = np.sum(a - rr * np.sum(a, axis=2, keepdims=True), axis=1)  # L v: (mu, nu)
+        w = scale * (D @ np.ascontiguousarray(u.T)[:, :, None])[:, :, 0]  # c D L v: (nu, mu)
+        wt = w.T[:, None, :]
+        return (sr * (wt - np.sum(rr * wt, axis=2, keepdims=True))).ravel()  # L^T c D L v
+
+    return LinearOperator((n, n), matvec=matvec, rmatvec=matvec, dtype=float)
 
 
 def _projection_jacobian(problem, S, J):
@@ -289,7 +340,6 @@ def jacobian_full(problem, m, p=None):
     normalisation of :meth:`Equations.unpack` (derivative ``delta_yz - p_{nu y}`` per row)."""
     p = problem.p if p is None else p
     P, P_star, C = problem.P, problem.P_star, problem.C
-    G = problem.gram
     bm = problem.beta * problem.m_star
     coef = _alpha_coef(problem.alpha) * bm
     r = responsibilities(m, p, problem.beta, problem.m_star, problem.pi)
@@ -316,19 +366,7 @@ def jacobian_full(problem, m, p=None):
     ps = problem.p_star
     dT = np.einsum("nmyk,my->nmk", dr, ps) / P_star
     dS = np.einsum("nmyk,my->nyk", dr, ps) / P_star
-    m_hat = coef * cluster_weights(r, ps)
-    kappa = np.maximum(field_norms(m_hat, G), 1e-300)
-    if math.isinf(problem.alpha):
-        A, dA = np.ones(P), np.zeros(P)
-    else:
-        A, dA = resultant(problem.N, kappa, derivative=True)
-    Gh = m_hat @ G
-    # (A' - A/k)/k^2 multiplies Gh Gh^T = O(k^2): below k = 1e-150 (k^2 underflows, 0/0 = NaN
-    # at beta = 0) the product is < 1e-290 and is dropped; above, the cancellation in
-    # A' - A/k costs an absolute error eps/N in the product only
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        c2 = np.where(kappa > 1e-150, (dA - A / kappa) / kappa**2, 0.0)
-    D = (A / kappa)[:, None, None] * G[None] + c2[:, None, None] * np.einsum("na,nb->nab", Gh, Gh)
+    D = _overlap_derivative(problem, coef * cluster_weights(r, ps))
     Jm = coef * np.einsum("nam,nmk->nak", D, dT).reshape(nm, n)
     S = class_statistics(r, ps)
     Jp_table = update_class_weights(problem, S) * problem.pi[:, None]
@@ -380,6 +418,14 @@ class ClusterEquations(Equations):
         if self.problem.learn_p:
             return jacobian_full(self.problem, m, p)
         return jacobian_m(self.problem, m, p)
+
+    def stability_operator(self, s):
+        """:func:`symmetrized_jacobian_m` at fixed ``p`` (its spectrum is the Jacobian's plus
+        zeros); None when ``p`` is learned (the Sinkhorn block breaks the symmetry)."""
+        if self.problem.learn_p:
+            return None
+        m, p, _ = self.unpack(s)
+        return symmetrized_jacobian_m(self.problem, m, p)
 
     def order_parameters(self, s):
         m, p, _ = self.unpack(s)
