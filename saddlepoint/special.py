@@ -17,12 +17,16 @@ Every quantity is evaluated without forming a Bessel function, in one of four re
   log Z, started from the Debye values at order nu + M >= 20;
 * Hankel     ``nu < 20`` and ``kappa > 25 + nu^2/4``: the large-argument expansion (30 terms).
 
-The formulas exist twice: NumPy code on masked arrays (``_evaluate_numpy``, the reference
-twin) and numba kernels (``_kernel_evaluate``, ``_k_point``) used by the public functions;
-the tests check that they agree. The derivations, the seams between regions and the
-measured accuracy are in
-``docs/special_functions.md``. The ``large_n_*`` functions are the N -> infinity limits at
-fixed kappa / N (section 0, last bullet).
+The formulas exist twice, tested equal to 1e-15 relative: NumPy code on masked arrays here
+(``_evaluate_numpy``, the reference twin) and numba kernels in :mod:`saddlepoint.kernels.special`
+(region tables shared through :mod:`saddlepoint._special_tables`). Loading numba costs ~0.35 s
+in a fresh process (more under load), so importing this module and its first calls do not:
+a process evaluates on the twin until its calls have cost about as much as loading numba
+would (``TWIN_BUDGET``, counted in points), then loads the kernels, which are 2x (1e5 points)
+to 100-300x (one point) faster; it loads them at once when numba is already loaded by other
+code, or when :func:`use_numba` asks for it. The derivations, the seams between regions, the
+measured accuracy and the choice of implementation are in ``docs/special_functions.md``. The
+``large_n_*`` functions are the N -> infinity limits at fixed kappa / N.
 """
 
 import math
@@ -288,13 +292,20 @@ def _evaluate_numpy(nu, k, level):
     shape = nu.shape
     nu, k = nu.ravel(), k.ravel()
     out = [np.empty_like(k) for _ in range(3)]
-    slots = {0: (0,), 1: (1,), 2: (1, 2)}[level]
     for mask, fn in zip(_regions(nu, k), (_series, _debye, _recurrence, _hankel)):
         if np.any(mask):
             res = fn(nu[mask], k[mask], level)
-            for i in slots:
+            for i in _SLOTS[level]:
                 out[i][mask] = res[i]
-    res = tuple(out[i].reshape(shape) for i in slots)
+    return _asked(out, shape, level)
+
+
+_SLOTS = {0: (0,), 1: (1,), 2: (1, 2)}  # which of (log Z, A, A') each level returns
+
+
+def _asked(out, shape, level):
+    """The quantities ``level`` asks for, from ``out = [log Z, A, A']`` (1-d), in ``shape``."""
+    res = tuple(out[i].reshape(shape) for i in _SLOTS[level])
     return res[0] if len(res) == 1 else res
 
 
@@ -354,9 +365,7 @@ def _evaluate_kernel(nu, k, level):
     nu, k = np.array(nu, dtype=float).ravel(), np.array(k, dtype=float).ravel()  # writable copies for numba
     out = [np.empty_like(k) for _ in range(3)]
     _kernel.evaluate_into(nu, k, level, out[0], out[1], out[2])
-    slots = {0: (0,), 1: (1,), 2: (1, 2)}[level]
-    res = tuple(out[i].reshape(shape) for i in slots)
-    return res[0] if len(res) == 1 else res
+    return _asked(out, shape, level)
 
 
 def _nu_kappa(N, kappa):
