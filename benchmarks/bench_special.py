@@ -70,7 +70,7 @@ def first_call(rounds=9):
     for _ in range(rounds):
         for name, code in _FIRST_CALL.items():
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], env=env, check=True)
+            subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=root)
             times[name].append(time.perf_counter() - t)
     base = times["import scipy.special"]
     print(f"first call in a fresh process: {rounds} interleaved rounds, load average "
