@@ -17,24 +17,44 @@ Every quantity is evaluated without forming a Bessel function, in one of four re
   log Z, started from the Debye values at order nu + M >= 20;
 * Hankel     ``nu < 20`` and ``kappa > 25 + nu^2/4``: the large-argument expansion (30 terms).
 
-The formulas exist twice: NumPy code on masked arrays (``_evaluate_numpy``, the reference
-twin) and numba kernels (``_kernel_evaluate``, ``_k_point``) used by the public functions;
-the tests check that they agree. The derivations, the seams between regions and the
-measured accuracy are in
-``docs/special_functions.md``. The ``large_n_*`` functions are the N -> infinity limits at
-fixed kappa / N (section 0, last bullet).
+The formulas exist twice, tested equal to 1e-15 relative: NumPy code on masked arrays here
+(``_evaluate_numpy``, the reference twin) and numba kernels in :mod:`saddlepoint.kernels.special`
+(region tables shared through :mod:`saddlepoint._special_tables`). Loading numba costs ~0.35 s
+in a fresh process (more under load), so importing this module and its first calls do not:
+a process evaluates on the twin until its calls have cost about as much as loading numba
+would (``TWIN_BUDGET``, counted in points), then loads the kernels, which are 2x (1e5 points)
+to 100-300x (one point) faster; it loads them at once when numba is already loaded by other
+code, or when :func:`use_numba` asks for it. The derivations, the seams between regions, the
+measured accuracy and the choice of implementation are in ``docs/special_functions.md``. The
+``large_n_*`` functions are the N -> infinity limits at fixed kappa / N.
 """
 
 import math
-from fractions import Fraction
+import sys
 
 import numpy as np
-from numba import njit
 from scipy import special as _sp
 
-from ._numba_cache import ensure_cache_dir
-
-ensure_cache_dir()  # before the first @njit(cache=True): read-only installs fall back to a temp dir
+from ._special_tables import (
+    DEBYE_NU,
+    DEG_U,
+    DEG_UP,
+    DEG_UPP,
+    DEG_UPP1,
+    HANKEL_TERMS,
+    HANKEL_X0,
+    HANKEL_X2,
+    LOG2,
+    LOG_2PI,
+    SERIES_TERMS,
+    SERIES_X,
+    STIRLING,
+    TAB_U,
+    TAB_UP,
+    TAB_UPP,
+    TAB_UPP1,
+    TINY_KAPPA,
+)
 
 __all__ = [
     "log_bessel_i",
@@ -47,79 +67,8 @@ __all__ = [
     "large_n_mean_resultant_length",
     "large_n_mean_resultant_length_prime",
     "large_n_inverse_mean_resultant_length",
+    "use_numba",
 ]
-
-# --- region boundaries (see docs/special_functions.md, "Seams") ---------------------------
-SERIES_X = 1.0  # series where y = kappa^2/4 <= SERIES_X * (nu + 1): term m <= 1/m!
-SERIES_TERMS = 22  # 1/22! ~ 9e-22
-TINY_KAPPA = 1e-140  # below, kappa^2/4 is taken as 0 (log Z = kappa^2/(2N) < 1e-280)
-DEBYE_NU = 20.0  # Debye expansion for nu >= DEBYE_NU: |u_k(p)| / 20^k < 1e-17 at k = 20
-DEBYE_TERMS = 20
-HANKEL_X0, HANKEL_X2 = 25.0, 0.25  # Hankel for nu < DEBYE_NU, kappa > 25 + nu^2/4:
-HANKEL_TERMS = 30  # there the first omitted term is < 2e-21 (< 2e-18 already at 20 terms)
-
-
-# --- Debye polynomials u_k(p), exact rational recurrence (DLMF 10.41.9) -------------------
-def _debye_polynomials(K):
-    """Coefficients (ascending powers of p) of u_0..u_K, from
-    u_{k+1} = p^2 (1 - p^2) u_k'/2 + (1/8) int_0^p (1 - 5 t^2) u_k(t) dt."""
-    polys = [[Fraction(1)]]
-    for _ in range(K):
-        c = polys[-1]
-        new = [Fraction(0)] * (len(c) + 3)
-        for j in range(1, len(c)):
-            new[j + 1] += c[j] * j / 2
-            new[j + 3] -= c[j] * j / 2
-        for j, v in enumerate(c):
-            new[j + 1] += v / 8 / (j + 1)
-            new[j + 3] -= 5 * v / 8 / (j + 3)
-        while len(new) > 1 and new[-1] == 0:
-            new.pop()
-        polys.append(new)
-    return polys
-
-
-def _debye_tables(K):
-    """u_k(p) = p^k Q_k(p^2). Return float tables of Q_k and of the coefficients of the
-    first and second p-derivatives written the same way (d/dp u_k = p^(k-1) Q1_k(p^2),
-    d2/dp2 u_k = p^(k-2) Q2_k(p^2)), as (K+1, K+1) arrays in ascending powers of p^2."""
-    polys = _debye_polynomials(K)
-    Q = np.zeros((K + 1, K + 1))
-    Q1 = np.zeros((K + 1, K + 1))
-    Q2 = np.zeros((K + 1, K + 1))
-    for k, c in enumerate(polys):
-        for j, v in enumerate(c):
-            if v == 0:
-                continue
-            i = (j - k) // 2  # power of p^2 after taking out p^k
-            assert j >= k and (j - k) % 2 == 0
-            Q[k, i] = float(v)
-            Q1[k, i] = float(v * j)
-            Q2[k, i] = float(v * j * (j - 1))
-    return Q, Q1, Q2
-
-
-_DEBYE_Q, _DEBYE_Q1, _DEBYE_Q2 = _debye_tables(DEBYE_TERMS)
-
-
-def _with_degrees(table):
-    table = np.ascontiguousarray(table)
-    deg = np.array([np.nonzero(r)[0][-1] if np.any(r) else 0 for r in table], dtype=np.int64)
-    return table, deg
-
-
-# the four (rows = powers of g = p/nu, columns = powers of q = p^2) tables actually evaluated:
-# U, U_p (k >= 1), the k = 1 part of U_pp divided by q, and U_pp for k >= 2 (see _debye)
-_TAB_U, _DEG_U = _with_degrees(_DEBYE_Q)
-_TAB_UP, _DEG_UP = _with_degrees(_DEBYE_Q1[1:])
-_TAB_UPP1, _DEG_UPP1 = _with_degrees(_DEBYE_Q2[1:2, 1:])
-_TAB_UPP, _DEG_UPP = _with_degrees(_DEBYE_Q2[2:])
-
-# Stirling remainder lgamma(nu+1) - (nu+1/2) log nu + nu - log(2 pi)/2 = sum B_2j/(2j(2j-1) nu^(2j-1))
-_STIRLING = [1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156, -3617 / 122400]
-_STIRLING_ARR = np.array(_STIRLING)
-_LOG2 = math.log(2.0)
-_LOG_2PI = math.log(2.0 * math.pi)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -232,7 +181,7 @@ def _stirling_remainder(nu):
     inv = 1.0 / nu
     inv2 = inv * inv
     acc = np.zeros_like(nu)
-    for c in reversed(_STIRLING):
+    for c in STIRLING[::-1]:
         acc = acc * inv2 + c
     return acc * inv
 
@@ -246,14 +195,14 @@ def _debye(nu, k, level):
     sm1 = z * zp / (1.0 + p)  # s - 1 = z^2 / (1 + s)
     q = p * p
     g = p / nu
-    U = _horner2(_TAB_U, _DEG_U, q, g)
+    U = _horner2(TAB_U, DEG_U, q, g)
     # log Z = nu f(z) - log(s)/2 + log U + sigma(nu),  f = (s - 1) - log((1 + s)/2)
     f = sm1 - np.log1p(0.5 * sm1)
     log_z = nu * f - 0.5 * np.log1p(sm1) + np.log(U) + _stirling_remainder(nu)
     if level == 0:
         return log_z, None, None
     # U_p = sum_k p^(k-1) Q1_k(q) / nu^k = (1/nu) sum_k g^(k-1) Q1_k ; k = 0 term vanishes
-    Up = _horner2(_TAB_UP, _DEG_UP, q, g) / nu
+    Up = _horner2(TAB_UP, DEG_UP, q, g) / nu
     Lp = Up / U
     # A = (1/nu) d/dz log Z,  dp/dz = -z p^3
     A = z / (1.0 + h) - 0.5 * z * q / nu - z * q * p * Lp / nu
@@ -261,8 +210,8 @@ def _debye(nu, k, level):
         return log_z, A, None
     # U_pp = sum_k p^(k-2) Q2_k(q) / nu^k: k = 0 vanishes, k = 1 is p (Q2_1(q) / q) / nu
     # (Q2_1 has no constant term), and k >= 2 is (1/nu^2) sum_k g^(k-2) Q2_k.
-    u1pp = p * _horner2(_TAB_UPP1, _DEG_UPP1, q, g)
-    Upp = (u1pp + _horner2(_TAB_UPP, _DEG_UPP, q, g) / nu) / nu
+    u1pp = p * _horner2(TAB_UPP1, DEG_UPP1, q, g)
+    Upp = (u1pp + _horner2(TAB_UPP, DEG_UPP, q, g) / nu) / nu
     Lpp = Upp / U - Lp * Lp
     # A' = (1/nu^2) [nu p^2/(1+p) + p^4 (z^2 - 1)/2 + z^2 p^6 L_pp + p^3 (2 - 3 p^2) L_p]
     Ap = (
@@ -323,8 +272,8 @@ def _hankel(nu, k, level):
     Lt = Ht / H
     # log(2 pi k) and log(2 / k) split so that neither overflows nor goes subnormal at
     # k ~ 1e308 (2 pi k = inf gave log Z = -inf)
-    log_i = k - 0.5 * (_LOG_2PI + np.log(k)) + np.log(H)
-    log_z = _sp.gammaln(nu + 1.0) + nu * (_LOG2 - np.log(k)) + log_i
+    log_i = k - 0.5 * (LOG_2PI + np.log(k)) + np.log(H)
+    log_z = _sp.gammaln(nu + 1.0) + nu * (LOG2 - np.log(k)) + log_i
     A = 1.0 - (nu + 0.5) * t - t * t * Lt
     if level < 2:
         return log_z, A, None
@@ -334,7 +283,7 @@ def _hankel(nu, k, level):
 
 
 def _evaluate_numpy(nu, k, level):
-    """NumPy twin of the numba kernel ``_kernel_evaluate`` (same regions, same formulas);
+    """NumPy twin of the numba kernels of :mod:`saddlepoint.kernels.special` (same regions, same formulas);
     evaluates at broadcast float arrays nu >= 0, k >= 0 (already validated).
 
     level 0 returns log Z, level 1 returns A, level 2 returns (A, A'); each region computes
@@ -343,172 +292,80 @@ def _evaluate_numpy(nu, k, level):
     shape = nu.shape
     nu, k = nu.ravel(), k.ravel()
     out = [np.empty_like(k) for _ in range(3)]
-    slots = {0: (0,), 1: (1,), 2: (1, 2)}[level]
     for mask, fn in zip(_regions(nu, k), (_series, _debye, _recurrence, _hankel)):
         if np.any(mask):
             res = fn(nu[mask], k[mask], level)
-            for i in slots:
+            for i in _SLOTS[level]:
                 out[i][mask] = res[i]
-    res = tuple(out[i].reshape(shape) for i in slots)
+    return _asked(out, shape, level)
+
+
+_SLOTS = {0: (0,), 1: (1,), 2: (1, 2)}  # which of (log Z, A, A') each level returns
+
+
+def _asked(out, shape, level):
+    """The quantities ``level`` asks for, from ``out = [log Z, A, A']`` (1-d), in ``shape``."""
+    res = tuple(out[i].reshape(shape) for i in _SLOTS[level])
     return res[0] if len(res) == 1 else res
 
 
-# --- numba kernels: the same formulas point by point (NumPy twins above) -------------------
-@njit(cache=True)
-def _k_horner2(table, deg, q, g):
-    acc = 0.0
-    for r in range(table.shape[0] - 1, -1, -1):
-        poly = table[r, deg[r]]
-        for i in range(deg[r] - 1, -1, -1):
-            poly = poly * q + table[r, i]
-        acc = acc * g + poly
-    return acc
+# --- which implementation evaluates a call ------------------------------------------------
+# With a warm cache the numba kernel is 100-300x faster than the twin on small inputs and ~2x
+# on 1e5 points, but loading numba costs ~0.35 s in a fresh process (more under load), longer
+# than thousands of small twin calls. So a process starts on the twin and loads the kernel
+# once the twin has done about as much work as loading numba costs (ski rental: never more
+# than twice the better of the two choices made in hindsight), at once when numba is already
+# loaded by other code, or when use_numba() asks for it. The work is counted in points from
+# the sizes of the calls, not timed, so a given program always switches at the same call.
+# Measured in benchmarks/bench_special.py (docs/special_functions.md, "Which implementation").
+TWIN_BUDGET = 1_000_000  # twin work, in points, after which the kernel is loaded (~0.4 s)
+TWIN_CALL_POINTS = 4_000  # a twin call's fixed cost, in points (~1.5 ms: masks, loops per term)
+
+_kernel = None  # saddlepoint.kernels.special once loaded
+_twin_work = 0
 
 
-@njit(cache=True)
-def _k_series(nu, k, level):
-    y = 0.25 * k * k if k >= TINY_KAPPA else 0.0
-    sums = np.zeros(3)
-    for j in range(level + 1):
-        b = nu + 1.0 + j
-        term = 1.0
-        total = 0.0
-        if y > 0.0:
-            for m in range(1, SERIES_TERMS + 1):
-                rho = y / (m * (b + m - 1.0))
-                if m > 1 and rho < 1e-18:
-                    break
-                term = term * rho
-                total += term
-                if not term > 1e-18 * total:
-                    break
-        sums[j] = total
-    log_z = math.log1p(sums[0])
-    if level == 0:
-        return log_z, np.nan, np.nan
-    s0, s1 = 1.0 + sums[0], 1.0 + sums[1]
-    c = 0.5 / (nu + 1.0)
-    r = s1 / s0
-    A = c * k * r
-    if level == 1:
-        return log_z, A, np.nan
-    s2 = 1.0 + sums[2]
-    dr = (s2 * s0 / (nu + 2.0) - s1 * s1 / (nu + 1.0)) / (s0 * s0)
-    return log_z, A, c * (r + 2.0 * y * dr)
+def use_numba():
+    """Evaluate every later call with the numba kernels, loading numba now.
 
+    Without it a process starts on the NumPy implementation and moves to the numba kernels by
+    itself once it has made enough calls to pay for loading numba (~0.3-1 s once per process;
+    docs/special_functions.md, "Which implementation"). The two agree to 1e-15 relative (``A``
+    bit for bit on the tested points), so the switch only moves last bits; call this at the
+    start of a long computation to make every value independent of what ran before it, or
+    before timing the special functions.
+    """
+    global _kernel
+    if _kernel is None:
+        from .kernels import special as kernel
 
-@njit(cache=True)
-def _k_stirling_remainder(nu):
-    inv = 1.0 / nu
-    inv2 = inv * inv
-    acc = 0.0
-    for i in range(_STIRLING_ARR.size - 1, -1, -1):
-        acc = acc * inv2 + _STIRLING_ARR[i]
-    return acc * inv
-
-
-@njit(cache=True)
-def _k_debye(nu, k, level):
-    z = k / nu
-    h = math.hypot(1.0, z)
-    p = 1.0 / h
-    zp = z * p
-    zp2 = zp * zp
-    sm1 = z * zp / (1.0 + p)
-    q = p * p
-    g = p / nu
-    U = _k_horner2(_TAB_U, _DEG_U, q, g)
-    f = sm1 - math.log1p(0.5 * sm1)
-    log_z = nu * f - 0.5 * math.log1p(sm1) + math.log(U) + _k_stirling_remainder(nu)
-    if level == 0:
-        return log_z, np.nan, np.nan
-    Lp = _k_horner2(_TAB_UP, _DEG_UP, q, g) / nu / U
-    A = z / (1.0 + h) - 0.5 * z * q / nu - z * q * p * Lp / nu
-    if level == 1:
-        return log_z, A, np.nan
-    u1pp = p * _k_horner2(_TAB_UPP1, _DEG_UPP1, q, g)
-    Upp = (u1pp + _k_horner2(_TAB_UPP, _DEG_UPP, q, g) / nu) / nu
-    Lpp = Upp / U - Lp * Lp
-    Ap = (
-        nu * q / (1.0 + p)
-        + 0.5 * q * (zp2 - q)
-        + zp2 * q * q * Lpp
-        + q * p * (2.0 - 3.0 * q) * Lp
-    ) / (nu * nu)
-    return log_z, A, Ap
-
-
-@njit(cache=True)
-def _k_recurrence(nu, k, level):
-    M = math.ceil(DEBYE_NU - nu)
-    log_z, R, dR = _k_debye(nu + M, k, max(level, 1))
-    for step in range(int(M), 0, -1):
-        j = nu + step
-        if level == 0:
-            log_z += math.log1p(k * R / (2.0 * j))
-        r = 1.0 / (2.0 * j / k + R)
-        if level == 2:
-            dR = r * r * (2.0 * j / (k * k) - dR)
-        R = r
-    return log_z, R, dR
-
-
-@njit(cache=True)
-def _k_hankel(nu, k, level):
-    t = 1.0 / k
-    mu = 4.0 * nu * nu
-    H, Ht, Htt, b = 1.0, 0.0, 0.0, 1.0
-    tm2, tm1 = 0.0, 1.0
-    for m in range(1, HANKEL_TERMS + 1):
-        b = -b * (mu - (2 * m - 1) ** 2) / (8.0 * m)
-        Htt += (m * (m - 1)) * b * tm2
-        Ht += m * b * tm1
-        tm2, tm1 = tm1, tm1 * t
-        H += b * tm1
-    Lt = Ht / H
-    log_i = k - 0.5 * (_LOG_2PI + math.log(k)) + math.log(H)
-    log_z = math.lgamma(nu + 1.0) + nu * (_LOG2 - math.log(k)) + log_i
-    A = 1.0 - (nu + 0.5) * t - t * t * Lt
-    if level < 2:
-        return log_z, A, np.nan
-    Ltt = Htt / H - Lt * Lt
-    return log_z, A, (nu + 0.5) * t * t + 2.0 * t**3 * Lt + t**4 * Ltt
-
-
-@njit(cache=True)
-def _k_point(n, x, level):
-    """(log Z, A, A') at one point (only those asked by ``level``: 0 -> log Z, 1 -> A,
-    2 -> A and A'; the others may be NaN); regions as in ``_regions``."""
-    if x <= 2.0 * math.sqrt(SERIES_X * (n + 1.0)):
-        return _k_series(n, x, level)
-    if n >= DEBYE_NU:
-        return _k_debye(n, x, level)
-    if x > HANKEL_X0 + HANKEL_X2 * n * n:
-        return _k_hankel(n, x, level)
-    return _k_recurrence(n, x, level)
-
-
-@njit(cache=True)
-def _kernel_evaluate(nu, k, level, out_log_z, out_A, out_Ap):
-    """Fill out_* (1-d, same size as nu and k) with ``_k_point`` at every point."""
-    for i in range(nu.size):
-        out_log_z[i], out_A[i], out_Ap[i] = _k_point(nu[i], k[i], level)
+        _kernel = kernel
 
 
 def _evaluate(nu, k, level):
-    """Evaluate at broadcast float arrays nu >= 0, k >= 0 (already validated) with the numba
-    kernel: level 0 returns log Z, level 1 returns A, level 2 returns (A, A')."""
+    """Evaluate at broadcast float arrays nu >= 0, k >= 0 (already validated): level 0 returns
+    log Z, level 1 returns A, level 2 returns (A, A'); with the NumPy twin or the numba kernel
+    (see above)."""
+    global _twin_work
+    if _kernel is None:
+        _twin_work += np.broadcast(nu, k).size + TWIN_CALL_POINTS
+        if _twin_work <= TWIN_BUDGET and "numba" not in sys.modules:
+            return _evaluate_numpy(nu, k, level)
+    return _evaluate_kernel(nu, k, level)
+
+
+def _evaluate_kernel(nu, k, level):
+    """``_evaluate`` with the numba kernels (loaded on the first call)."""
+    use_numba()
     if np.ndim(nu) == 0 and np.ndim(k) == 0:
-        res = _k_point(float(nu), float(k), level)
+        res = _kernel.evaluate_point(float(nu), float(k), level)
         return res[0] if level == 0 else (res[1] if level == 1 else res[1:])
     nu, k = np.broadcast_arrays(np.asarray(nu, float), np.asarray(k, float))
     shape = nu.shape
     nu, k = np.array(nu, dtype=float).ravel(), np.array(k, dtype=float).ravel()  # writable copies for numba
     out = [np.empty_like(k) for _ in range(3)]
-    _kernel_evaluate(nu, k, level, out[0], out[1], out[2])
-    slots = {0: (0,), 1: (1,), 2: (1, 2)}[level]
-    res = tuple(out[i].reshape(shape) for i in slots)
-    return res[0] if len(res) == 1 else res
+    _kernel.evaluate_into(nu, k, level, out[0], out[1], out[2])
+    return _asked(out, shape, level)
 
 
 def _nu_kappa(N, kappa):
@@ -605,7 +462,7 @@ def log_bessel_i(nu, x):
     # nu log(x/2) as nu (log x - log 2): x/2 underflows to 0 at x = 5e-324, and the
     # nu = 0 term is exactly 0 (not 0 * log 0 = NaN)
     with np.errstate(divide="ignore"):
-        lx = np.log(x_b[pos]) - _LOG2
+        lx = np.log(x_b[pos]) - LOG2
     nu_p = nu_b[pos]
     out[pos] = lz[pos] - _sp.gammaln(nu_p + 1.0) + np.where(nu_p > 0, nu_p * lx, 0.0)
     out[~pos & (nu_b > 0)] = -np.inf

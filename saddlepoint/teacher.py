@@ -40,7 +40,6 @@ from ._validation import (
     check_unit_rows,
 )
 from .vmf import uniform_sphere
-from .kernels import vmf as _k
 
 __all__ = [
     "Teacher",
@@ -163,6 +162,8 @@ class Teacher:
         mu : ndarray of int, shape (M,)
             Index of the memory that generated each example.
         """
+        from .kernels import vmf as _k  # here: importing the teacher (for its Gram helpers) must not load numba
+
         M = check_int("M", M, minimum=0)
         gen = check_rng(rng)
         mu = gen.integers(0, self.P_star, size=M)

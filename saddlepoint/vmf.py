@@ -30,7 +30,6 @@ Statistics - Simulation and Computation 23 (1994) 157-164.
 import numpy as np
 
 from ._validation import check_array, check_int, check_real, check_rng, check_unit_rows
-from .kernels import vmf as _k
 
 __all__ = [
     "sample_vmf",
@@ -94,6 +93,8 @@ def sample_vmf(mean, kappa, size, rng):
     kappa = check_real("kappa", kappa, minimum=0.0)
     size = check_int("size", size, minimum=0)
     gen = check_rng(rng)
+    from .kernels import vmf as _k  # on the first draw: importing this module must not load numba
+
     return _k.sample_vmf_same(mean, kappa, size, gen)
 
 
@@ -114,6 +115,8 @@ def sample_vmf_rows(means, kappas, rng):
     """
     means, kappas = _check_means_kappas(means, kappas)
     gen = check_rng(rng)
+    from .kernels import vmf as _k  # on the first draw: importing this module must not load numba
+
     return _k.sample_vmf_rows(means, kappas, gen)
 
 
@@ -145,6 +148,8 @@ def sample_t(N, kappa, size, rng, return_s=False):
     gen = check_rng(rng)
     t = np.empty(size)
     s = np.empty(size)
+    from .kernels import vmf as _k  # on the first draw: importing this module must not load numba
+
     _k.sample_t_into(N, kappa, gen, t, s)
     return (t, s) if return_s else t
 

@@ -28,6 +28,7 @@ SCRIPT = textwrap.dedent("""
         warnings.simplefilter("always")
         from saddlepoint import special
         from saddlepoint.kernels import dam
+        special.use_numba()  # compile the special-function kernels too (small calls skip them)
         print(special.log_vmf_normalizer(3.0, 2.0))
     from numba.core import config
     print("cache", config.CACHE_DIR)

@@ -18,7 +18,6 @@ The ``.npz`` holds ``X`` (M, N), ``y`` (M,), ``mu`` (M,), ``memories`` (P_star, 
 from pathlib import Path
 
 from .. import io as _io
-from .. import teacher as T
 from ._common import emit
 from ._problem_args import _hierarchy
 
@@ -59,6 +58,8 @@ def _check_p_star(args, P_star):
 
 def build_teacher(args, rng):
     """The :class:`~saddlepoint.teacher.Teacher` described by parsed arguments."""
+    from .. import teacher as T  # here, not at import: building the CLI parser must not import numba
+
     kw = dict(classes=args.classes, soft=args.soft)
     if args.beta_star is not None:
         beta_star = args.beta_star

@@ -4,8 +4,6 @@ import argparse
 import json
 import math
 
-from .. import special
-
 __all__ = ["register", "run"]
 
 
@@ -42,6 +40,8 @@ def register(sub):
 
 
 def run(args):
+    from .. import special  # here, not at import: building the CLI parser stays light
+
     if not args.n >= 2:
         raise ValueError(f"--n must be >= 2, got {args.n!r}")
     if not args.kappa >= 0:
