@@ -15,6 +15,11 @@ result at once (and skip it when resuming):
 
 On ``KeyboardInterrupt`` (or when the caller stops iterating) queued jobs are cancelled and
 local workers terminated; results already yielded stay with the caller.
+
+Every engine evaluates special functions with the numba kernels
+(:func:`saddlepoint.special.prefer_numba`), so that a job's result does not depend on which
+jobs ran before it in the same process: the same jobs give the same results, bit for bit, on
+one worker, a pool or a cluster.
 """
 
 import contextlib
@@ -81,9 +86,28 @@ def slots(workers=1, client=None):
     return max(1, int(workers))
 
 
+def _same_special_functions():
+    from . import special
+
+    special.prefer_numba()
+
+
+class _WithKernels:
+    """``fn`` run after :func:`_same_special_functions` (for dask workers; picklable)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, job):
+        _same_special_functions()
+        return self.fn(job)
+
+
 def _die_with_parent():
-    """Worker initialiser: one BLAS thread, and SIGTERM when the parent process dies."""
+    """Worker initialiser: one BLAS thread, the special functions' kernels, and SIGTERM when
+    the parent process dies."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _same_special_functions()
     try:
         from threadpoolctl import threadpool_limits
 
@@ -148,8 +172,9 @@ def map_unordered(fn, jobs, *, workers=1, scheduler=None, client=None, progress=
     bar = _progress_bar(len(jobs), desc, progress)
     try:
         if client is not None or scheduler is not None:
-            yield from _on_dask(fn, jobs, scheduler, client, bar)
+            yield from _on_dask(_WithKernels(fn), jobs, scheduler, client, bar)
         elif workers <= 1 or len(jobs) <= 1:
+            _same_special_functions()
             for i, job in enumerate(jobs):
                 result = fn(job)
                 if bar is not None:

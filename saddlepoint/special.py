@@ -68,6 +68,7 @@ __all__ = [
     "large_n_mean_resultant_length_prime",
     "large_n_inverse_mean_resultant_length",
     "use_numba",
+    "prefer_numba",
 ]
 
 
@@ -340,6 +341,20 @@ def use_numba():
         from .kernels import special as kernel
 
         _kernel = kernel
+
+
+def prefer_numba():
+    """Evaluate every later call with the numba kernels, loading numba at the first call
+    (not now, unlike :func:`use_numba`).
+
+    :func:`saddlepoint.parallel.map_unordered` calls it before running jobs, in this process
+    and in every worker, so that a job's values do not depend on which jobs ran before it in
+    the same process (the twin and the kernels differ in last bits): a sweep gives the same
+    table on one worker, on a pool or on a cluster, and jobs that never evaluate a special
+    function (large-N sweeps) never load numba.
+    """
+    global _twin_work
+    _twin_work = max(_twin_work, TWIN_BUDGET)
 
 
 def _evaluate(nu, k, level):
