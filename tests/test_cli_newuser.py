@@ -95,3 +95,124 @@ def test_gap_threshold_is_student_t_for_seeds_and_normal_for_one_chain():
     assert gap_threshold(1000) == pytest.approx(3.0, rel=0.01)
     with pytest.raises(ValueError, match="K"):
         gap_threshold(0)
+
+
+# --- train: no empty --out directory after a failure; pre-existing directories untouched -----
+
+def test_failed_train_leaves_no_output_directory(tmp_path, capsys):
+    np.savez(tmp_path / "onecol.npz", X=np.ones((10, 1)), y=np.arange(10) % 2)
+    bad = ["--data", f"npz:{tmp_path / 'onecol.npz'}"]
+    out = tmp_path / "new" / "deeper" / "run"
+    # bad data (found after the lock on --out is taken) and a refused flag combination
+    for argv in (bad, ["--fixed-beta"]):
+        assert main(["train", "--out", str(out)] + argv) == 2
+        assert not (tmp_path / "new").exists()  # nor the parents this run created
+    err = capsys.readouterr().err
+    assert "--data:" in err and "--fixed-beta" in err
+    # directories that existed are kept, with every file in them
+    empty, full = tmp_path / "empty", tmp_path / "full"
+    empty.mkdir()
+    full.mkdir()
+    (full / "keep.txt").write_text("mine\n")
+    assert main(["train", "--out", str(empty)] + bad) == 2
+    assert main(["train", "--out", str(full), "--overwrite"] + bad) == 2
+    assert empty.is_dir() and list(empty.iterdir()) == []
+    assert [f.name for f in full.iterdir()] == ["keep.txt"] and (full / "keep.txt").read_text() == "mine\n"
+
+
+# --- locks: no lock file left next to the outputs; still exclusive ---------------------------
+
+def test_simulate_save_leaves_no_lock_file(tmp_path, capsys):
+    save = tmp_path / "sims" / "run.npz"
+    argv = ["simulate", "--n", "12", "--p", "1", "--p-star", "1", "--beta", "3", "--b-star", "1", "--alpha", "3",
+            "--method", "em", "--seeds", "2", "--max-epochs", "20", "--no-progress", "--no-theory", "--save", str(save)]
+    assert main(argv) in (0, 1)  # 1: a seed stopped at --max-epochs, which does not matter here
+    assert sorted(f.name for f in save.parent.iterdir()) == ["run.json", "run.npz"]
+
+
+def test_output_lock_deletes_its_file_and_the_directories_it_made(tmp_path):
+    from saddlepoint import io
+
+    out = tmp_path / "a" / "b"
+    with io.output_lock(out):
+        assert (out / io.LOCK_NAME).is_file()
+        with pytest.raises(io.OutputLockedError, match="another saddlepoint run"):
+            with io.output_lock(out):
+                pass
+    assert not (tmp_path / "a").exists()  # nothing written: the directories it created are gone
+    with io.output_lock(out):
+        (out / "result.txt").write_text("x")
+    assert sorted(f.name for f in out.iterdir()) == ["result.txt"]  # the lock file is gone, results stay
+    target = tmp_path / "c" / "table.csv"
+    with io.output_lock(target, file=True):
+        target.write_text("row\n")
+        assert target.with_name("table.csv.lock").is_file()
+    assert sorted(f.name for f in target.parent.iterdir()) == ["table.csv"]
+
+
+def test_deleting_lock_survives_release_between_open_and_flock(tmp_path, monkeypatch):
+    """The race of deleting lock files: run B opens the lock file, run A (the holder) unlinks
+    and unlocks it, B's flock then succeeds on the unlinked file. B must notice and lock the
+    file now at the path, or a third run C would lock a new file and write alongside B."""
+    import os
+
+    from saddlepoint import io
+
+    path = tmp_path / "x.lock"
+    a = io._DeletingLock(path)
+    assert a.acquire()
+    real_open, calls = os.open, []
+
+    def open_then_holder_releases(p, flags, mode=0o777):
+        fd = real_open(p, flags, mode)
+        if not calls:  # A ends between B's open and B's flock
+            calls.append(p)
+            a.release()
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_holder_releases)
+    b = io._DeletingLock(path)
+    assert b.acquire()
+    monkeypatch.setattr(os, "open", real_open)
+    assert calls and path.exists()
+    c = io._DeletingLock(path)
+    assert not c.acquire()  # B holds the file linked at the path: C is refused
+    b.release()
+    assert not path.exists()
+    assert c.acquire()
+    c.release()
+
+
+def _hold_and_count(path, marker, n):
+    """Take the lock n times (retrying when busy); inside, create ``marker`` exclusively: a
+    second holder at the same time would find it there. Returns the number of overlaps."""
+    import os
+
+    from saddlepoint import io
+
+    overlaps = done = 0
+    while done < n:
+        lock = io._DeletingLock(path)
+        if not lock.acquire():
+            continue
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            overlaps += 1
+        else:
+            os.close(fd)
+            os.unlink(marker)
+        finally:
+            lock.release()
+        done += 1
+    return overlaps
+
+
+def test_deleting_lock_is_exclusive_under_contention(tmp_path):
+    import concurrent.futures
+
+    # 3 processes x 150 acquisitions each on one lock whose file is deleted at every release
+    with concurrent.futures.ProcessPoolExecutor(3) as pool:
+        futures = [pool.submit(_hold_and_count, tmp_path / "x.lock", tmp_path / "inside", 150) for _ in range(3)]
+        assert [f.result() for f in futures] == [0, 0, 0]
+    assert not (tmp_path / "x.lock").exists()
