@@ -132,6 +132,7 @@ CASES = [
     ("within --p 2 --tau 1 --n -10 --b-star 1", "--n"),
     ("within --p 2 --tau 1 --n 10 --b-star -1", "--b-star"),
     ("within --p 2000 --tau 2", "--p"),
+    ("within --p 3 --tau 1e6", "--tau 1e+06 is above 100000"),
     # study (fails before loading data)
     ("study accuracy --max-epochs 0 --out {tmp}/st", "--max-epochs"),
     ("study accuracy --p 0 --out {tmp}/st", "--p"),

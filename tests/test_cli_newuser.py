@@ -216,3 +216,36 @@ def test_deleting_lock_is_exclusive_under_contention(tmp_path):
         futures = [pool.submit(_hold_and_count, tmp_path / "x.lock", tmp_path / "inside", 150) for _ in range(3)]
         assert [f.result() for f in futures] == [0, 0, 0]
     assert not (tmp_path / "x.lock").exists()
+
+
+# --- within: a large tau is resolved (grid refined, or QMC), not a staircase for Newton ------
+
+def test_within_at_large_tau_converges_to_the_k_means_limit(capsys):
+    """P = 3 memories in 2-D at tau = 150 (the trial's case: minutes, NOT CONVERGED, and a
+    spurious unstable eigenvalue 2.4 on a grid too coarse for the softmax). At large tau the
+    fixed point is the optimal 3-quantiser of the 2-D standard Gaussian: centroids of 120-degree
+    sectors, at distance E|g| sin(pi/3)/(pi/3) = sqrt(pi/2) * 0.8270 = 1.03648 from the centre."""
+    assert main(["within", "--p", "3", "--tau", "150", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["converged"] and d["stable"] and max(d["eigenvalues"]) < 1.0
+    assert "Sobol" in d["rule"]
+    hard = math.sqrt(math.pi / 2) * math.sin(math.pi / 3) / (math.pi / 3)
+    # 1e-3: the QMC rule's error is ~1e-4 (|c| within 3e-4 of the limit at tau = 1e4, 8e-5 at
+    # 150, measured), and the soft-assignment correction at tau = 150 is smaller than that
+    assert np.allclose(np.linalg.norm(d["c"], axis=1), hard, atol=1e-3)
+    dist = np.asarray(d["distances"])[np.triu_indices(3, 1)]
+    assert np.allclose(dist, math.sqrt(3) * hard, atol=2e-3)  # twice the tolerance on |c|
+
+
+def test_within_default_grid_resolves_the_softmax():
+    """At tau = 20 (P = 3, 2-D span) the grid of the old fixed step (201 nodes per axis) was off
+    by 3e-5; the step chosen from tau (default_rule) agrees with a grid of half that step to the
+    trapezoid rule's exp(-10) bound (1e-8 allowed; 1.1e-9 measured)."""
+    from saddlepoint import within as W
+
+    c = W.solve_within(3, 20.0, 2, c0=W.configuration("simplex", 3, 2, 1.0)).c
+    method, n = W.default_rule(2, 20.0, 3)
+    assert method == "grid" and n > 201
+    fine = W.within_map(c, 20.0, method="grid", n=2 * n - 1)
+    assert np.max(np.abs(W.within_map(c, 20.0) - fine)) < 1e-8
+    assert W.default_rule(2, 150.0, 3)[0] == "qmc" and W.default_rule(1, 150.0, 2)[0] == "grid"
