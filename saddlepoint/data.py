@@ -235,27 +235,58 @@ def _load_idx_dir(spec, directory):
     return Dataset(Xtr.astype(float), ytr, None if Xte is None else Xte.astype(float), yte, classes, spec, shape)
 
 
+def _npz_examples(path, key, X):
+    """``X`` of an npz data file as (examples, features) with N >= 2, or a ValueError saying
+    which array of which file has which shape and what is expected."""
+    X = np.asarray(X)
+    if X.ndim not in (2, 3) or X.shape[0] < 1 or int(np.prod(X.shape[1:])) < 2 or X.dtype.kind not in "biuf":
+        raise ValueError(f"data: {path}: array {key!r} has shape {X.shape} and dtype {X.dtype}: expected numbers of "
+                         "shape (M, N) (M examples of N >= 2 features: a DAM lives on the sphere S^(N-1)) or "
+                         "(M, h, w) (M images)")
+    return _flatten_images(key, X)
+
+
+def _npz_labels(path, key, y, M, X_key):
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != M:
+        raise ValueError(f"data: {path}: array {key!r} has shape {y.shape}: expected ({M},), one label per example "
+                         f"of {X_key!r}")
+    return y
+
+
 def _load_npz(spec, path):
+    import zipfile
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data: no such .npz file for {spec!r}: {path}")
-    from .io import load_npz
-
-    f, _ = load_npz(path)  # a damaged or pickled file is a ValueError naming it
-    keys = set(f)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"data: {path}: not a .npz archive (no zip signature: not written by numpy.savez, or "
+                         "truncated)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as exc:  # BadZipFile, zlib.error, "contains pickled data", ...
+        raise ValueError(f"data: {path}: unreadable .npz archive (corrupt, or an array of Python objects: "
+                         f"{type(exc).__name__}: {exc})") from None
+    keys = set(arrays)
     if {"x_train", "y_train"} <= keys:
-        X, y = f["x_train"], f["y_train"]
-        Xte = f["x_test"] if "x_test" in keys else None
-        yte = f["y_test"] if "y_test" in keys else None
+        names = ("x_train", "y_train", "x_test", "y_test")
     elif {"X", "y"} <= keys:
-        X, y, Xte, yte = f["X"], f["y"], None, None
+        names = ("X", "y", None, None)
     else:
         raise ValueError(f"data: {path} must hold arrays X and y, or x_train and y_train (found {sorted(keys)})")
-    if (Xte is None) != (yte is None):
+    if (names[2] in keys) != (names[3] in keys):
         raise ValueError(f"data: {path} must hold both x_test and y_test, or neither")
-    X, shape = _flatten_images("X", X)
-    if Xte is not None:
-        Xte, _ = _flatten_images("x_test", Xte)
+    X, shape = _npz_examples(path, names[0], arrays[names[0]])
+    y = _npz_labels(path, names[1], arrays[names[1]], X.shape[0], names[0])
+    Xte = yte = None
+    if names[2] in keys:
+        Xte, _ = _npz_examples(path, names[2], arrays[names[2]])
+        if Xte.shape[1] != X.shape[1]:
+            raise ValueError(f"data: {path}: array 'x_test' has {Xte.shape[1]} features per example, 'x_train' "
+                             f"{X.shape[1]}: expected the same")
+        yte = _npz_labels(path, names[3], arrays[names[3]], Xte.shape[0], names[2])
     classes, (y, yte) = _encode_labels(y, yte)
     return Dataset(np.asarray(X, float), y, None if Xte is None else np.asarray(Xte, float), yte, classes, spec, shape)
 
@@ -268,7 +299,25 @@ def load_dataset(spec="digits"):
     -------
     Dataset
         Raw features (not yet centred or normalised) with integer labels ``0..C-1``.
+
+    Raises
+    ------
+    ValueError, OSError (FileNotFoundError, ...)
+        Every message starts with ``data: `` and names the file or spec and the problem (the
+        command line replaces ``data:`` by the flag that gave the spec, ``--data``).
     """
+    try:
+        return _load_dataset(spec)
+    except (ValueError, OSError) as exc:
+        message = str(exc)
+        if message.startswith("data: "):
+            raise
+        # an error from below (a reader, a Dataset check) that does not name its source yet
+        kind = FileNotFoundError if isinstance(exc, FileNotFoundError) else ValueError
+        raise kind(f"data: {spec}: {message}") from None
+
+
+def _load_dataset(spec):
     if not isinstance(spec, (str, Path)):
         raise TypeError(f"data must be a string such as 'digits', 'idx:DIR' or 'npz:FILE', got {spec!r}")
     spec = str(spec)

@@ -36,7 +36,9 @@ __all__ = [
     "check_version",
     "check_writable",
     "output_lock",
+    "output_dir",
     "locks_output",
+    "LOCK_NAME",
     "check_resume",
     "param_name",
     "cli_names",
@@ -336,37 +338,142 @@ def check_writable(path, flag, directory=False):
     return path
 
 
+#: Name of the lock file inside a locked output directory (deleted when the run ends).
+LOCK_NAME = ".saddlepoint.lock"
+
+
+def _missing_dirs(path):
+    """``path`` and those of its ancestors that do not exist yet, deepest first."""
+    missing, p = [], Path(path).absolute()
+    while not p.exists() and p.parent != p:
+        missing.append(p)
+        p = p.parent
+    return missing
+
+
+@contextlib.contextmanager
+def output_dir(path):
+    """Create the directory ``path`` (and its missing parents) for the block; on exit, remove
+    the ones this call created if they are still empty.
+
+    A run that fails before writing anything (bad data, a refused option) thus leaves no empty
+    output directory behind. Only directories created here are candidates, and ``rmdir`` only
+    removes an empty one: a directory that existed before, or that holds any file (this run's
+    results, another run's lock), is never touched.
+    """
+    path = Path(path)
+    created = _missing_dirs(path)
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    finally:
+        for d in created:  # deepest first
+            try:
+                d.rmdir()
+            except FileNotFoundError:
+                continue
+            except OSError:  # not empty: something was written there
+                break
+
+
+class _DeletingLock:
+    """An exclusive, non-blocking OS lock on ``path`` whose file is deleted on release.
+
+    ``flock`` (POSIX) on a file created on demand. Deleting a lock file is safe only with two
+    rules, kept here: the holder unlinks the file *before* unlocking it, and a run that wins
+    the ``flock`` checks that the file it locked is still the one at ``path`` (a previous
+    holder may have unlinked it between this run's open and its flock) and otherwise tries
+    again on the new file. Then at most one run holds a lock on the file linked at ``path``.
+    Without ``fcntl`` (Windows), ``filelock.FileLock``, which deletes its file on release there.
+    The OS drops the lock when its holder exits, even by ``kill -9`` (the empty file then stays
+    until the next run on the output takes and deletes it).
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._fd = self._filelock = None
+
+    def acquire(self):
+        """Take the lock; False if another process holds it."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            from filelock import FileLock, Timeout
+
+            self._filelock = FileLock(str(self.path), timeout=0)
+            try:
+                self._filelock.acquire()
+            except Timeout:
+                return False
+            return True
+        import errno
+
+        for _ in range(1000):  # each retry means another run released the lock just now
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:  # the directory was removed by a run that just ended
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    return False
+                raise
+            try:
+                current = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                current = False
+            if current:
+                self._fd = fd
+                return True
+            os.close(fd)  # locked a file its holder had already unlinked: try the new one
+        raise OSError(f"{self.path}: could not take the lock (the file keeps being replaced)")
+
+    def release(self):
+        if self._filelock is not None:  # pragma: no cover - Windows
+            self._filelock.release()
+            return
+        import fcntl
+
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)  # while still holding it: see the class docstring
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+
 @contextlib.contextmanager
 def output_lock(out, flag="out", file=False):
     """Hold an exclusive lock on the output directory ``out`` (or, ``file=True``, the output
     file ``out``) while writing to it.
 
     A second run on the same output is refused at once with :class:`OutputLockedError`
-    (two writers would duplicate or mix rows). The lock is an OS file lock
-    (``filelock``, ``flock`` on POSIX) on ``out/.saddlepoint.lock`` (``out.lock`` for a
-    file): it is released when the holder exits, even by ``kill -9``, so no stale lock
-    needs clearing.
+    (two writers would duplicate or mix rows). The lock is an OS file lock (``flock`` on
+    POSIX) on ``out/.saddlepoint.lock`` (``out.lock`` next to a file): it is released when the
+    holder exits, even by ``kill -9``, so no stale lock needs clearing, and its file is deleted
+    when the block ends, so no lock file is left next to the outputs. The directory (or the
+    file's parent), if created here, is removed again when the block leaves it empty
+    (:func:`output_dir`): a run that fails before writing leaves nothing behind.
     """
-    from filelock import FileLock, Timeout
-
     out = Path(out)
     if file:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = out.with_name(out.name + ".lock")
+        where, lock_path = out.parent, out.with_name(out.name + ".lock")
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        lock_path = out / ".saddlepoint.lock"
-    lock = FileLock(str(lock_path), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise OutputLockedError(f"{param_name(flag)} {out}: another saddlepoint run is writing there "
-                                "(it holds the lock); wait for it to finish or choose another "
-                                + ("file" if file else "directory")) from None
-    try:
-        yield out
-    finally:
-        lock.release()
+        where, lock_path = out, out / LOCK_NAME
+    with output_dir(where):
+        lock = _DeletingLock(lock_path)
+        if not lock.acquire():
+            raise OutputLockedError(f"{param_name(flag)} {out}: another saddlepoint run is writing there "
+                                    "(it holds the lock); wait for it to finish or choose another "
+                                    + ("file" if file else "directory"))
+        try:
+            yield out
+        finally:
+            lock.release()
 
 
 def locks_output(param="out"):

@@ -19,16 +19,20 @@ Gaussian expectations. ``r`` depends on ``g`` only through its projection ``u`` 
 of the ``c``'s (dimension ``s <= min(P - 1, k)``); the orthogonal part of ``g`` is an
 independent standard Gaussian and is integrated in closed form. The ``s``-dimensional
 expectation uses a trapezoid rule on a uniform grid for ``s <= 2`` (spectrally accurate for
-this smooth, Gaussian-damped integrand; error below 1e-10 for ``tau <= 10`` at the default
-resolution, checked in the tests by halving the step) and scrambled Sobol quasi-Monte Carlo
-with a fixed seed for ``s >= 3`` (error about 1e-4 with ``2^16`` points; the tests measure it
-against independent scrambles).
+this smooth, Gaussian-damped integrand) whose step shrinks with ``tau``: the responsibilities
+switch between two memories over a width ``~ pi / (tau D)``, which the grid must resolve
+(:func:`default_rule`; error about 1e-9, checked in the tests against a grid of half the
+step). When that would take more than 601^2 nodes (``tau`` above about 24 for ``P = 3``), and
+for ``s >= 3``, it uses scrambled Sobol quasi-Monte Carlo with a fixed seed (error about 1e-4
+with ``2^15`` to ``2^17`` points, which does not need the switch resolved; the tests measure
+it against independent scrambles). Rules are built once and reused.
 
 The module also gives the logit noise ``upsilon`` of docs/hierarchy.md, section 7 and the probit factor
 ``varsigma(2 upsilon)`` of docs/theory.md, section 4.
 """
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -44,6 +48,7 @@ from ._validation import check_array, check_int, check_probability_rows, check_r
 __all__ = [
     "GaussianRule",
     "gaussian_rule",
+    "default_rule",
     "within_map",
     "within_jacobian",
     "free_energy",
@@ -66,9 +71,15 @@ __all__ = [
 CONFIGURATIONS = ("merged", "pair", "collinear", "simplex")
 
 # Default resolutions of the Gaussian rules (see the module docstring for their accuracy).
-_GRID_1D = dict(half_width=10.0, n=2001)
-_GRID_2D = dict(half_width=8.5, n=201)
+_GRID_1D = dict(half_width=10.0, n=2001, n_max=200_001)
+_GRID_2D = dict(half_width=8.5, n=201, n_max=601)
 _QMC_LOG2 = 15
+# Trapezoid error ~ exp(-2 pi d / h) for an integrand analytic in the strip |Im u| < d; the
+# softmax between memories a distance D apart has poles at Im u = pi / (tau D), so the error is
+# ~ exp(-_RESOLUTION) when h = 2 pi^2 / (_RESOLUTION tau D). With D the bound of
+# _spread_bound (about 1.7x the distances at the fixed points) this keeps the measured error
+# of the rule at about 1e-9 (tests/test_cli_newuser.py).
+_RESOLUTION = 10.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,49 @@ class GaussianRule:
     @property
     def dim(self):
         return self.nodes.shape[1]
+
+
+def _spread_bound(P):
+    """Bound on the distance between two memories at a fixed point: the centroids of a
+    partition of the standard Gaussian into ``P`` cells lie within about ``sqrt(2 ln P)`` of
+    its centre (``2 sqrt(2 ln P)`` = 2.35 for ``P = 2``, where the fixed point has 1.60;
+    2.96 for ``P = 3``, fixed point 1.80)."""
+    return 2.0 * math.sqrt(2.0 * math.log(max(P, 2)))
+
+
+def default_rule(s, tau, P):
+    """The rule ``method="auto"`` uses for a span of dimension ``s``: ``(method, n)``.
+
+    ``("grid", n)`` (the trapezoid rule, ``n`` nodes per axis) for ``s <= 2`` while a grid
+    of at most ``n_max`` nodes per axis resolves the softmax, whose responsibilities switch
+    over a width ``~ pi / (tau D)`` between memories a distance ``D`` apart; ``n`` grows with
+    ``tau`` from its default so that the step stays below ``2 pi^2 / (10 tau D)`` (error
+    ``~exp(-10)`` by the bound, about 1e-9 measured). Beyond (``tau`` above about 24 for
+    ``P = 3`` in two dimensions, 8400 for ``P = 2`` in one), and for ``s >= 3``:
+    ``("qmc", log2 points)``, scrambled Sobol points, whose error (``~1e-4``) does not need
+    the transitions resolved. A grid too coarse for the transitions is a staircase in ``c``:
+    Newton then stalls on it (the cause of a ``tau = 150`` run that took minutes and did
+    not converge).
+
+    Returns
+    -------
+    (str, int)
+    """
+    s = check_int("s", s, 0)
+    tau = check_real("tau", tau, minimum=0.0)
+    P = check_int("P", P, 1)
+    if s == 0:
+        return "point", 1
+    if s >= 3:
+        return "qmc", _QMC_LOG2
+    spec = _GRID_1D if s == 1 else _GRID_2D
+    if tau == 0 or P == 1:
+        return "grid", spec["n"]
+    h = 2.0 * math.pi**2 / (_RESOLUTION * tau * _spread_bound(P))
+    n = max(spec["n"], 2 * math.ceil(spec["half_width"] / h) + 1)
+    if n <= spec["n_max"]:
+        return "grid", n
+    return "qmc", _QMC_LOG2 + 2  # cheap in one or two dimensions: 4x the points of s >= 3
 
 
 def gaussian_rule(s, method="auto", n=None, seed=0):
@@ -106,13 +160,33 @@ def gaussian_rule(s, method="auto", n=None, seed=0):
     s = check_int("s", s, 0)
     if method not in ("auto", "grid", "qmc"):
         raise ValueError(f"method must be 'auto', 'grid' or 'qmc', got {method!r}")
-    if s == 0:
-        return GaussianRule(np.zeros((1, 0)), np.ones(1), "point")
     if method == "auto":
         method = "grid" if s <= 2 else "qmc"
+    if s == 0:
+        method, n = "point", None
+    elif method == "grid":
+        n = (_GRID_1D if s == 1 else _GRID_2D)["n"] if n is None else check_int("n", n, 3)
+    else:
+        n = _QMC_LOG2 if n is None else check_int("n", n, 4, 24)
+        seed = check_int("seed", seed, 0)
+    return _cached_rule(s, method, n, seed if method == "qmc" else 0)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_rule(s, method, n, seed):
+    """Build a rule once: a solve evaluates the map hundreds of times with the same rule
+    (rebuilding the nodes took a third of the time). The arrays are read-only."""
+    rule = _build_rule(s, method, n, seed)
+    rule.nodes.flags.writeable = False
+    rule.weights.flags.writeable = False
+    return rule
+
+
+def _build_rule(s, method, n, seed):
+    if s == 0:
+        return GaussianRule(np.zeros((1, 0)), np.ones(1), "point")
     if method == "grid":
         spec = _GRID_1D if s == 1 else _GRID_2D
-        n = spec["n"] if n is None else check_int("n", n, 3)
         L = spec["half_width"]
         x = np.linspace(-L, L, n)
         w1 = np.exp(-0.5 * x * x)
@@ -124,8 +198,7 @@ def gaussian_rule(s, method="auto", n=None, seed=0):
         keep = weights > 1e-300
         weights = weights[keep] / weights[keep].sum()
         return GaussianRule(nodes[keep], weights, "grid")
-    n = _QMC_LOG2 if n is None else check_int("n", n, 4, 24)
-    sob = qmc.Sobol(d=s, scramble=True, seed=check_int("seed", seed, 0))
+    sob = qmc.Sobol(d=s, scramble=True, seed=seed)
     U = sob.random_base2(n)
     U = np.clip(U, 1e-16, 1 - 1e-16)
     nodes = ndtri(U)
@@ -169,6 +242,9 @@ class _Reduced:
         self.c, self.tau, self.pi = c, tau, pi
         self.B = _span_basis(c)
         s = self.B.shape[1]
+        if method == "auto" and n is None:
+            method, n = default_rule(s, tau, c.shape[0])  # resolves the softmax at this tau
+            method = "grid" if method == "point" else method
         if method == "qmc" or (method == "auto" and s >= 3) or (rule is not None and rule.method == "qmc"):
             # A QMC rule is not rotation invariant: keep it fixed in the ambient frame so
             # that the map stays a smooth function of c (a rotating span basis would not).
@@ -179,7 +255,8 @@ class _Reduced:
         self.rule = rule
         self.gamma = c @ self.B  # (P, s) coordinates in the span
         u = rule.nodes
-        L = tau * (u @ self.gamma.T - 0.5 * np.sum(self.gamma**2, axis=1)) + np.log(pi)
+        # einsum, not u @ gamma.T: BLAS takes ~20x longer on this tall product with s <= 3 columns
+        L = tau * (np.einsum("is,ps->ip", u, self.gamma) - 0.5 * np.sum(self.gamma**2, axis=1)) + np.log(pi)
         self.R, lse = softmax(L, axis=1)  # (n, P), negligible entries flushed to zero
         self.lse = lse[:, 0]
         self.w = rule.weights

@@ -2,7 +2,8 @@
 
 ``{tmp}`` is a scratch directory holding the damaged files made by ``make_bad_files``;
 ``{ro}`` is a directory that cannot be written. Each case must fail fast (before any long
-computation), with exit status 2, no traceback, and a message naming the flag.
+computation), with exit status 2, no traceback, and a message naming the flag (the text may
+give more: the file and the problem), leaving no file or directory behind.
 """
 
 import numpy as np
@@ -131,6 +132,7 @@ CASES = [
     ("within --p 2 --tau 1 --n -10 --b-star 1", "--n"),
     ("within --p 2 --tau 1 --n 10 --b-star -1", "--b-star"),
     ("within --p 2000 --tau 2", "--p"),
+    ("within --p 3 --tau 1e6", "--tau 1e+06 is above 100000"),
     # study (fails before loading data)
     ("study accuracy --max-epochs 0 --out {tmp}/st", "--max-epochs"),
     ("study accuracy --p 0 --out {tmp}/st", "--p"),
@@ -156,9 +158,22 @@ CASES = [
     ("train --lr -1 --method gd --out {tmp}/tr", "--lr"),
     ("train --batch-size 0 --method sgd --out {tmp}/tr", "--batch-size"),
     ("train --data foo --out {tmp}/tr", "--data"),
-    ("train --data npz:{tmp}/trunc.npz --out {tmp}/tr", "--data"),
-    ("train --data npz:{tmp}/missing.npz --out {tmp}/tr", "--data"),
     ("train --data idx:{tmp}/missing --out {tmp}/tr", "--data"),
+    # a data file of the wrong shape or content: the error names --data, the file and the problem
+    ("train --data npz:{tmp}/onecol.npz --out {tmp}/tr", "--data: {tmp}/onecol.npz: array 'X' has shape (12, 1)"),
+    ("train --data npz:{tmp}/cube.npz --out {tmp}/tr", "--data: {tmp}/cube.npz: array 'X' has shape (12, 2, 2, 2)"),
+    ("train --data npz:{tmp}/shortlabels.npz --out {tmp}/tr", "--data: {tmp}/shortlabels.npz: array 'y' has shape (5,)"),
+    ("train --data npz:{tmp}/nolabels.npz --out {tmp}/tr", "--data: {tmp}/nolabels.npz must hold arrays X and y"),
+    ("train --data npz:{tmp}/testwidth.npz --out {tmp}/tr", "--data: {tmp}/testwidth.npz: array 'x_test' has 3"),
+    ("train --data npz:{tmp}/notzip.npz --out {tmp}/tr", "--data: {tmp}/notzip.npz: not a .npz archive"),
+    ("train --data npz:{tmp}/objects.npz --out {tmp}/tr", "--data: {tmp}/objects.npz: unreadable .npz archive"),
+    ("train --data npz:{tmp}/trunc.npz --out {tmp}/tr", "--data: {tmp}/trunc.npz:"),
+    ("train --data npz:{tmp}/missing.npz --out {tmp}/tr", "--data: no such .npz file"),
+    ("train --protocol paper-unsupervised --data npz:{tmp}/onecol.npz --out {tmp}/tr", "--data: {tmp}/onecol.npz"),
+    ("train --data patches:2:1:npz:{tmp}/onecol.npz --out {tmp}/tr", "--data: {tmp}/onecol.npz"),
+    ("train --fixed-beta --out {tmp}/tr", "--fixed-beta"),
+    ("train --protocol paper-unsupervised --grow splitting --out {tmp}/tr", "--grow"),
+    ("paper --data npz:{tmp}/onecol.npz --out {tmp}/pp", "--data: {tmp}/onecol.npz"),
     ("train --test-fraction 2 --out {tmp}/tr", "--test-fraction"),
     ("train --seed -1 --out {tmp}/tr", "--seed"),
     ("train --max-train 0 --out {tmp}/tr", "--max-train"),
@@ -188,3 +203,13 @@ def make_bad_files(tmp):
     (tmp / "afile").write_text("not a directory\n")
     (tmp / "existing").mkdir()
     (tmp / "existing" / "report.json").write_text("{}\n")
+    # data files (npz:FILE) of the wrong shape or content
+    rng = np.random.default_rng(0)
+    np.savez(tmp / "onecol.npz", X=rng.standard_normal((12, 1)), y=np.arange(12) % 2)
+    np.savez(tmp / "cube.npz", X=rng.standard_normal((12, 2, 2, 2)), y=np.arange(12) % 2)
+    np.savez(tmp / "shortlabels.npz", X=rng.standard_normal((12, 4)), y=np.arange(5) % 2)
+    np.savez(tmp / "nolabels.npz", X=rng.standard_normal((12, 4)))
+    np.savez(tmp / "testwidth.npz", x_train=rng.standard_normal((12, 4)), y_train=np.arange(12) % 2,
+             x_test=rng.standard_normal((4, 3)), y_test=np.arange(4) % 2)
+    (tmp / "notzip.npz").write_bytes(b"not an archive\n")
+    np.savez(tmp / "objects.npz", X=np.array([{"a": 1}] * 12, dtype=object), y=np.arange(12) % 2)

@@ -60,7 +60,10 @@ def run_cli(argv):
 def test_bad_input_is_named(bad_dir, line, flag):
     tmp, ro = bad_dir
     argv = shlex.split(line.format(tmp=tmp, ro=ro))
+    before = set(tmp.rglob("*"))
     status, err = run_cli(argv)
     assert "Traceback" not in err, err
     assert status == 2, (status, err)
-    assert flag in err, err
+    assert flag.format(tmp=tmp) in err, err
+    # a refused run writes nothing: no output directory, lock file or partial output
+    assert set(tmp.rglob("*")) == before, sorted(map(str, set(tmp.rglob("*")) - before))

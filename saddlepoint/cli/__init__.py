@@ -62,16 +62,20 @@ _FLAG_OF = {"M": "--m-samples", "n_memories": "--p", "random_state": "--seed", "
 
 
 def _with_flag(message, subparser):
-    """Prefix ``message`` with the flag of the parameter it starts with (``"beta must be > 0"``
-    -> ``"--beta: beta must be > 0"``), when the sub-command has that flag and the message
-    does not name a flag already."""
+    """Name the flag of the parameter ``message`` starts with, when the sub-command has that
+    flag and the message does not name a flag already: ``"beta must be > 0"`` -> ``"--beta:
+    beta must be > 0"``; a ``"name: ..."`` label is replaced by the flag (``"data: no such
+    file"`` -> ``"--data: no such file"``)."""
     if subparser is None or message.startswith("--") or " --" in message:
         return message
-    first = message.split(" ")[0].rstrip(":,")
+    word = message.split(" ")[0]
+    first = word.rstrip(":,")
     flag = _FLAG_OF.get(first, "--" + first.lower().replace("_", "-"))
-    if flag in subparser._option_string_actions:
-        return f"{flag}: {message}"
-    return message
+    if flag not in subparser._option_string_actions:
+        return message
+    if word == first + ":":
+        return f"{flag}:{message[len(word):]}"
+    return f"{flag}: {message}"
 
 
 def main(argv=None):

@@ -10,6 +10,9 @@ The teacher/student flags are those of ``saddlepoint solve`` (``--n`` must be fi
 JSON output has ``m_mean`` and ``m_stderr`` (P x P*, students in Hungarian order),
 ``theory_m`` (the saddle point the simulation should reproduce: at the problem's alpha for
 Gibbs, at alpha = inf for trained students) and ``gap_sigma = (m_mean - theory_m) / m_stderr``.
+The verdict accepts a gap up to the 99.73% two-sided quantile of Student-t with K - 1 degrees
+of freedom for K seeds (``verdict_threshold``: 9.22 for 4 seeds, 3.0 for many; the gap over K
+seeds is Student-t distributed), the one rule of :func:`saddlepoint.verdict.gap_threshold`.
 Ctrl-C keeps the finished seeds (saved with ``--save``).
 """
 
@@ -32,7 +35,8 @@ def add_simulation_arguments(parser):
                    help="examples per seed (default round(alpha N))")
     g.add_argument("--method", choices=("em", "gd", "sgd", "gibbs"), default="gibbs",
                    help="train the student (em, gd, sgd) or sample its posterior (gibbs; default)")
-    g.add_argument("--seeds", type=int, default=4, metavar="K", help="independent seeds (default 4)")
+    g.add_argument("--seeds", type=int, default=4, metavar="K", help="independent seeds (default 4); the verdict's threshold is the 99.73%% Student-t quantile with "
+                        "K - 1 dof, so more seeds make a sharper test")
     g.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     g.add_argument("--init", choices=("specialized", "symmetric", "random"), default="specialized",
                    help="initial student (and theory branch): default specialized")
@@ -81,7 +85,10 @@ def register(subparsers):
         help="finite-N simulation (EM / GD / SGD / exact Gibbs) of a teacher-student DAM",
         description="Draw a teacher realising the Gram matrix, M examples, train or sample the "
                     "student for several seeds; report Hungarian-matched overlaps with standard "
-                    "errors and the saddle-point theory for the same parameters (docs/simulator.md).",
+                    "errors and the saddle-point theory for the same parameters (docs/simulator.md). The "
+                    "verdict: a gap (simulation - theory) / stderr over K seeds is Student-t with K - 1 dof, "
+                    "so it agrees up to that distribution's 99.73%% two-sided quantile (9.22 for K = 4, "
+                    "3.0 for many seeds).",
     )
     add_problem_arguments(parser, alpha_default=5.0, n_default=100)
     add_simulation_arguments(parser)

@@ -64,8 +64,9 @@ def register(sub):
 
 
 def check_train_args(args):
-    """Refuse bad flags (named) and an unwritable or occupied --out before loading any data."""
-    from ..io import check_writable
+    """Refuse bad flags (named) and an unwritable or occupied --out before loading any data
+    (and before --out is created)."""
+    from ..io import LOCK_NAME, check_writable
 
     for flag, value, low in (("--p", args.p, 1), ("--max-epochs", args.max_epochs, 1), ("--seed", args.seed, 0),
                              ("--batch-size", args.batch_size, 1), ("--max-train", args.max_train, 1),
@@ -80,12 +81,35 @@ def check_train_args(args):
         raise ValueError(f"--varsigma must be in (0, 1], got {args.varsigma}")
     if not 0 < args.test_fraction < 1:
         raise ValueError(f"--test-fraction must be in (0, 1), got {args.test_fraction}")
+    _check_flag_combinations(args)
     out = check_writable(args.out, "--out", directory=True)
-    if out.is_dir() and any(f.name != ".saddlepoint.lock" for f in out.iterdir()) and not args.overwrite:
+    if out.is_dir() and any(f.name != LOCK_NAME for f in out.iterdir()) and not args.overwrite:
         raise ValueError(f"--out {out} exists and is not empty: give --overwrite to replace its results, "
                          "or another directory")
     if args.checkpoint:
         check_writable(args.checkpoint, "--checkpoint")
+
+
+def _check_flag_combinations(args):
+    """Flags that do not go together, for either protocol."""
+    paper = args.protocol == "paper"
+    if args.protocol == "paper-unsupervised":
+        for flag, bad in (("--grow", args.grow), ("--p-max", args.p_max), ("--fixed-beta", args.fixed_beta),
+                          ("--learn-beta", args.learn_beta), ("--unsupervised", args.unsupervised),
+                          ("--upsilon", args.upsilon)):
+            if bad:
+                raise ValueError(f"{flag} does not go with --protocol paper-unsupervised (latent groups, learned beta)")
+        return
+    if args.fixed_beta and not paper:
+        raise ValueError("--fixed-beta goes with --protocol paper (the default protocol has a fixed beta)")
+    if args.learn_beta and paper:
+        raise ValueError("--learn-beta is the default of --protocol paper (use --fixed-beta to turn it off)")
+    if args.grow and args.p_max is None:
+        raise ValueError("--p-max is required with --grow splitting")
+    if args.p_max is not None and not args.grow:
+        raise ValueError("--p-max needs --grow splitting")
+    if args.grow and args.checkpoint:
+        raise ValueError("--checkpoint is not supported with --grow (each stage is logged instead)")
 
 
 def _one_writer(fn):
@@ -115,22 +139,8 @@ def run(args):
     if args.seed is None:
         args.seed = 0
     paper = args.protocol == "paper"
-    if args.fixed_beta and not paper:
-        raise ValueError("--fixed-beta goes with --protocol paper (the default protocol has a fixed beta)")
-    if args.learn_beta and paper:
-        raise ValueError("--learn-beta is the default of --protocol paper (use --fixed-beta to turn it off)")
-    if args.grow and args.p_max is None:
-        raise ValueError("--p-max is required with --grow splitting")
-    if args.p_max is not None and not args.grow:
-        raise ValueError("--p-max needs --grow splitting")
-    if args.grow and args.checkpoint:
-        raise ValueError("--checkpoint is not supported with --grow (each stage is logged instead)")
-    check_train_args(args)
     out = Path(args.out)
-    try:
-        ds = data.load_dataset(args.data)
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        raise ValueError(f"--data: {exc}") from None
+    ds = data.load_dataset(args.data)  # its errors start "data: ", which the CLI names --data
     split = data.train_test(ds, test_fraction=args.test_fraction, seed=args.seed, center=False,
                             max_train=args.max_train, max_test=args.max_test, holdout=args.holdout)
     # Preprocessing: rows scaled to unit norm here; the estimator then subtracts the training
@@ -208,11 +218,6 @@ def _run_paper_unsupervised(args):
     from ..estimator import DAM
     from ..figures.memory_pages import memory_pages
 
-    for flag, bad in (("--grow", args.grow), ("--p-max", args.p_max), ("--fixed-beta", args.fixed_beta),
-                      ("--learn-beta", args.learn_beta), ("--unsupervised", args.unsupervised),
-                      ("--upsilon", args.upsilon)):
-        if bad:
-            raise ValueError(f"{flag} does not go with --protocol paper-unsupervised (latent groups, learned beta)")
     out = Path(args.out)
     ds = data.load_dataset(args.data)
     overrides = {k: v for k, v in (("beta", args.beta), ("varsigma", args.varsigma), ("lr", args.lr),

@@ -7,6 +7,12 @@ Jacobian eigenvalues (rotations factored out), stability and each memory's split
 eigenvalue. With ``--n`` and ``--b-star`` it also maps the positions back to overlaps
 ``w.w = 1 - |c_nu - c_l|^2 / (2 N b* m*)``.
 
+Cost: seconds. The Gaussian expectations use a trapezoid grid that resolves the softmax at
+this ``tau`` (up to 601^2 nodes in a 2-D span, ``saddlepoint.within.default_rule``) and
+scrambled Sobol points beyond it or in 3 and more dimensions; the output names the rule.
+``--tau`` above ``TAU_MAX`` = 1e5 is refused: the responsibilities are then hard at the
+resolution of any fixed rule (the k-means limit) and Newton cannot converge.
+
 Examples::
 
     saddlepoint within --p 2 --tau 1.5 --json
@@ -21,17 +27,26 @@ import numpy as np
 
 from ._common import emit
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "TAU_MAX"]
+
+#: Largest --tau: beyond, the responsibilities switch over a width ~ pi / (tau D) far below the
+#: spacing of any fixed quadrature rule, whose map is then a staircase in c (tau = 1e6 stalls
+#: at a residual ~1e-7; 1e5 converges).
+TAU_MAX = 1e5
 
 
 def register(subparsers):
     parser = subparsers.add_parser(
         "within",
         help="within-cluster regime: Gaussian deterministic annealing of P memories (docs/hierarchy.md, section 6)",
-        description="Solve c_nu = E[r_nu g]/E[r_nu], g ~ N(0, I_k), r = softmax(tau (c.g - |c|^2/2) + log pi).",
+        description="Solve c_nu = E[r_nu g]/E[r_nu], g ~ N(0, I_k), r = softmax(tau (c.g - |c|^2/2) + log pi). "
+                    "Takes seconds: the Gaussian expectations use a grid fine enough for the softmax at this tau "
+                    "(up to 601^2 nodes) or scrambled Sobol points (2^15 to 2^17); the output names the rule.",
     )
     parser.add_argument("--p", type=int, required=True, help="number of memories in the cluster")
-    parser.add_argument("--tau", type=float, required=True, help="tau = beta / beta* (>= 0)")
+    parser.add_argument("--tau", type=float, required=True,
+                        help=f"tau = beta / beta* (0 <= tau <= {TAU_MAX:g}; beyond, the k-means limit, no fixed "
+                             "quadrature resolves the responsibilities)")
     parser.add_argument("--dim", type=int, default=None, help="dimension k (default max(1, P - 1))")
     parser.add_argument("--start", choices=("simplex", "pair", "collinear", "merged"), default=None,
                         help="starting configuration (default simplex if it fits in --dim, else collinear)")
@@ -50,6 +65,7 @@ def _human(d):
              "c ="]
     lines += ["  " + " ".join(f"{v: .6f}" for v in row) for row in d["c"]]
     lines.append(f"free energy: {d['free_energy']:.10g}")
+    lines.append(f"Gaussian expectations: {d['rule']}")
     lines.append("eigenvalues: " + ", ".join(f"{v:.6g}" for v in d["eigenvalues"][:6]))
     lines.append(f"stable: {d['stable']}")
     lines.append("split eigenvalues: " + ", ".join(f"{v:.6g}" for v in d["split"]))
@@ -66,6 +82,12 @@ def run(args):
         raise ValueError(f"--p must be >= 1, got {args.p}")
     if not (args.tau >= 0 and math.isfinite(args.tau)):
         raise ValueError(f"--tau must be a finite number >= 0, got {args.tau}")
+    if args.tau > TAU_MAX:
+        raise ValueError(f"--tau {args.tau:g} is above {TAU_MAX:g}: the responsibilities switch over a width "
+                         f"~pi/(tau D) = {math.pi / (args.tau * 1.8):.1e} (D ~ 1.8, the distance between memories), far "
+                         "below the spacing of the quadrature nodes, so the fixed-point map is a staircase and "
+                         "Newton cannot converge; the solution is then the k-means (tau = inf) limit, within "
+                         f"O(1/tau) of its value at --tau {TAU_MAX:g}")
     dim = max(1, args.p - 1) if args.dim is None else args.dim
     if dim < 1:
         raise ValueError(f"--dim must be >= 1, got {dim}")
@@ -98,9 +120,13 @@ def run(args):
                  "--p")
     c0 = W.configuration(start, args.p, dim, amp)
     sol = W.solve_within(args.p, args.tau, dim, c0=c0, pi=pi)
+    span = int(np.linalg.matrix_rank(sol.c, tol=1e-12 * max(1.0, float(np.abs(sol.c).max()))))  # as within.py
+    method, n = W.default_rule(span, sol.tau, sol.P)
+    rule = {"point": "a single node (all memories merged)", "grid": f"trapezoid grid, {n} nodes per axis",
+            "qmc": f"scrambled Sobol points, 2^{n} (error ~1e-4)"}[method]
     d = {"c": sol.c, "tau": sol.tau, "pi": sol.pi, "converged": sol.converged, "residual": sol.residual,
          "free_energy": sol.free_energy, "eigenvalues": sol.eigenvalues, "stable": sol.stable,
-         "split": sol.split, "distances": sol.distances(), "start": start, "overlaps": None}
+         "split": sol.split, "distances": sol.distances(), "start": start, "overlaps": None, "rule": rule}
     if args.n is not None:
         d["overlaps"] = W.overlaps_from_c(sol.c, args.n, args.b_star)
     emit(d, args.json, _human)

@@ -96,7 +96,6 @@ def run_paper(out, data, scale="quick", only=None, seed=None, workers=1, schedul
         raise ValueError("--data is required (e.g. idx:DIR with MNIST's IDX files)")
     items = _parse_only(only)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     runs_dir = out / "runs"
     modules = [m for m in _MODULE_ORDER if any(ITEM_MODULE[i] == m for i in items)]
     contexts, mods, all_jobs, missing = {}, {}, [], {}
@@ -120,6 +119,7 @@ def run_paper(out, data, scale="quick", only=None, seed=None, workers=1, schedul
             continue
         contexts[m], mods[m] = ctx, (mod, js)
         all_jobs += js
+    out.mkdir(parents=True, exist_ok=True)  # only now: the data (read above) can fail without leaving it empty
     if progress:
         print(f"[paper] {len(all_jobs)} run(s) for {', '.join(i for i in items if i not in missing)} "
               f"at scale {scale!r}", flush=True)
