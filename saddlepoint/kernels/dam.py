@@ -6,14 +6,20 @@ same arithmetic, and ``tests/test_kernels.py`` checks that they agree on small i
 
 Conventions shared by the kernels:
 
-* ``X`` (M, N) C-contiguous float64 examples, ``y`` (M,) int64 labels;
-* ``W`` (P, N) memories; ``b = varsigma * beta`` the logit scale;
+* ``X`` (M, N) C-contiguous float64 or float32 examples, ``y`` (M,) int64 labels;
+* ``W`` (P, N) memories, in the dtype of ``X``; ``b = varsigma * beta`` the logit scale;
 * ``log_table`` (P, C) = ``log(pi_nu p^y_nu)`` (``-inf`` for a zero weight);
 * sums over examples run in batches of ``batch_size`` rows, so an ``M x P`` array never
   exists; the products ``X_b W^T`` and ``R_b^T X_b`` go to BLAS (``np.dot``), which is the
   floor any implementation pays (see ``benchmarks/bench_em.py``); the remaining per-entry
   work (log-sum-exp, responsibilities, label tables) is a fused serial loop, except the
   exponentials of the full pass (:func:`statistics_kernel`), which NumPy vectorises.
+
+Precision: the products and the responsibilities are in the dtype of ``X`` (float32 halves
+the work of BLAS and of the vectorised ``exp``); every sum is float64 (the logits
+``b X W^T + log_table`` before rounding, the row maxima and log-sum-exps, the row sums of the
+responsibilities, ``T``, the returned total; callers accumulate ``G`` in float64). Each
+kernel compiles once per dtype and is cached on disk.
 
 No ``fastmath``: the log-sum-exp must stay exact to rounding. Responsibilities below
 ``FLUSH_RELATIVE`` times the largest of their row are set to exactly zero rather than
@@ -122,6 +128,10 @@ def _shifted_logits(L, yb, b, log_table, mx):
 
     In place, so that ``exp(L)`` (vectorised, in NumPy) gives the unnormalised
     responsibilities with no subnormal. A row of ``-inf`` logits gets ``mx = -inf``.
+    The logit ``v`` is formed in float64 twice (for the maximum, then for ``v - max``) rather
+    than stored: in float32 storing ``v`` would round it to ``|v| eps`` (1e-5 at ``v = 100``)
+    before the shift, where ``v - max`` is rounded to ``|v - max| eps`` (exactly 0 at the
+    winner). In float64 the two forms are the same numbers.
     """
     B, P = L.shape
     cut = _log_flush(L)
@@ -130,12 +140,11 @@ def _shifted_logits(L, yb, b, log_table, mx):
         m = -np.inf
         for j in range(P):
             v = b * L[i, j] + log_table[j, c]
-            L[i, j] = v
             if v > m:
                 m = v
         mx[i] = m
         for j in range(P):
-            d = L[i, j] - m if m > -np.inf else -np.inf
+            d = b * L[i, j] + log_table[j, c] - m if m > -np.inf else -np.inf
             L[i, j] = d if d >= cut else -np.inf
 
 
@@ -184,8 +193,10 @@ def _weighted_sum(xb, R):
 
 
 def _work_arrays(rows, X, W):
+    """The batch's responsibilities (in the precision of the products) and its float64
+    log-sum-exps."""
     buf = np.empty((rows, W.shape[0]), dtype=np.result_type(X.dtype, W.dtype))
-    return buf, np.empty(rows, dtype=buf.dtype)
+    return buf, np.empty(rows)
 
 
 def statistics_kernel(X, y, W, b, log_table, batch_size, G, T):
