@@ -600,7 +600,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         try:
             dtype = np.dtype(self.dtype)
         except TypeError:
-            dtype = None
+            dtype = np.dtype(object)  # not a dtype at all (np.dtype(...) == None holds for float64)
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"dtype must be None, numpy.float32 or numpy.float64, got {self.dtype!r}")
         return dtype
