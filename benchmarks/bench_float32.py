@@ -51,16 +51,16 @@ def parts(X, y, W, b, table, bs):
     :func:`saddlepoint.kernels.dam.statistics_kernel`)."""
     M = X.shape[0]
     L, mx = _dam._work_arrays(min(bs, M), X, W)
-    T = np.zeros(table.shape)
     G = np.zeros(W.shape)
+    table_T, T_T = _dam._transposed_tables(table, np.zeros(table.shape))
     t = dict.fromkeys(("X W^T", "shift", "exp", "normalise", "R^T X"), 0.0)
     for start in range(0, M, bs):
         n = min(bs, M - start)
         xb, yb, Lb, mb = X[start:start + n], y[start:start + n], L[:n], mx[:n]
         t["X W^T"] += timed(lambda: np.dot(xb, W.T, out=Lb))
-        t["shift"] += timed(lambda: _dam._shifted_logits(Lb, yb, b, table, mb))
+        t["shift"] += timed(lambda: _dam._shifted_logits(Lb, yb, b, table_T, mb))
         t["exp"] += timed(lambda: np.exp(Lb, out=Lb))
-        t["normalise"] += timed(lambda: _dam._normalise_rows(Lb, yb, mb, T))
+        t["normalise"] += timed(lambda: _dam._normalise_rows(Lb, yb, mb, T_T))
 
         def second():
             G[...] += _dam._weighted_sum(xb, Lb)
