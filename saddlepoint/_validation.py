@@ -19,6 +19,7 @@ __all__ = [
     "check_rng",
     "float_dtype_of",
     "unit_norm_tol",
+    "to_precision",
     "check_memory",
     "physical_memory",
 ]
@@ -112,6 +113,21 @@ def unit_norm_tol(dtype):
     exactly as before.
     """
     return max(UNIT_NORM_TOL, _UNIT_NORM_EPS * float(np.finfo(dtype).eps))
+
+
+def to_precision(X, dtype):
+    """Unit rows ``X`` in ``dtype`` (``X`` itself when it has that dtype already).
+
+    Rows raised to float64 are put back on the sphere at the new precision (float32 rows are
+    unit to 6e-8, not to float64's 1e-8); rows rounded to float32 are unit to its rounding.
+    """
+    dtype = np.dtype(dtype)
+    if X.dtype == dtype:
+        return X
+    X = X.astype(dtype)
+    if dtype == np.float64:
+        X /= np.sqrt(np.einsum("ij,ij->i", X, X))[:, None]
+    return X
 
 
 def check_unit_rows(name, value, tol=UNIT_NORM_TOL, ndim=2):

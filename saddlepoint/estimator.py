@@ -31,7 +31,7 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from . import io, model
-from ._validation import check_array, check_int, check_real, check_rng, check_unit_rows
+from ._validation import check_array, check_int, check_real, check_rng, check_unit_rows, to_precision
 from .data import preprocess
 
 __all__ = [
@@ -262,20 +262,6 @@ def init_memories(X, P, rng, init="kmeans++", y=None):
         W += 1e-3 * rng.standard_normal(W.shape)
         W /= np.linalg.norm(W, axis=1, keepdims=True)
     return W, idx
-
-
-def _to_precision(Xu, dtype):
-    """Unit rows ``Xu`` in ``dtype`` (no copy when they are already).
-
-    Rows raised to float64 are put back on the sphere at the new precision (float32 rows are
-    unit to 6e-8, not to float64's 1e-8); rows rounded to float32 are unit to its rounding.
-    """
-    if Xu.dtype == dtype:
-        return Xu
-    Xu = Xu.astype(dtype)
-    if dtype == np.float64:
-        Xu /= np.sqrt(np.einsum("ij,ij->i", Xu, Xu))[:, None]
-    return Xu
 
 
 def _fingerprint(params, X, y):
@@ -631,7 +617,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         Xu, mean = preprocess(X, center=self.center)
         # The precision of training is the estimator's (float64 unless dtype says otherwise),
         # whatever the data's: float32 data (e.g. patches) is converted.
-        Xu = _to_precision(Xu, self._dtype())
+        Xu = to_precision(Xu, self._dtype())
         M = Xu.shape[0]
         if y is not None:
             classes, y_enc = self._encode_y(y, M)
@@ -656,7 +642,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         center = "image" if self.center == "image" else self.mean_ is not None
         Xu, _ = preprocess(X, center=center, mean=self.mean_)
-        return _to_precision(Xu, self.W_.dtype)  # predict in the precision of training
+        return to_precision(Xu, self.W_.dtype)  # predict in the precision of training
 
     # ------------------------------------------------------------------ training
     def _initial_state(self, X, y, C, P, rng):

@@ -370,3 +370,28 @@ def test_float32_save_load_and_checkpoint_round_trip(problem, tmp_path):
     resumed = DAM(**kw).fit(d["X"], d["y"], checkpoint=ck)
     assert resumed.n_epochs_ == 6 and resumed.W_.dtype == np.float32
     assert_array_equal(resumed.W_, full.W_)
+
+
+def test_grow_a_float32_dam():
+    # Growth by splitting on the numba path: float32 memories are lifted to float64 (back on the
+    # sphere) for the split operators, and each stage trains in float32 again.
+    from sklearn.datasets import load_digits
+
+    from saddlepoint.growth import grow
+
+    dg = load_digits()
+    X, y = dg.data[:600], dg.target[:600]
+    runs = {dtype: grow(DAM(n_memories=4, beta=15.0, center=True, max_epochs=10, random_state=0, dtype=dtype), X, y,
+                        P_max=16, X_test=dg.data[600:900], y_test=dg.target[600:900])
+            for dtype in (None, np.float32)}
+    r64, r32 = runs[None], runs[np.float32]
+    assert r32.W.dtype == np.float32 and r64.W.dtype == np.float64
+    assert [s["P"] for s in r32.stages] == [s["P"] for s in r64.stages] == [4, 8, 16]
+    # The first stage is the same EM run (memories within the logit budget: the same
+    # predictions up to an example whose two best classes tie within it).
+    assert abs(r32.stages[0]["test_accuracy"] - r64.stages[0]["test_accuracy"]) <= 1 / 300
+    lam = np.array([s["lambda_max"] for s in r32.stages[:-1]])
+    lam64 = np.array([s["lambda_max"] for s in r64.stages[:-1]])
+    # the first split eigenvalue: J_- = b P E[r x x^T] P / |E[r x]| from memories within the
+    # budget, so relative 2 delta (responsibilities; 1.2e-4 at b = 15, N = 64; observed 1.2e-7)
+    assert_allclose(lam[0], lam64[0], rtol=2 * delta(15.0, 64))
