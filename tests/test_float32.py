@@ -49,19 +49,6 @@ def problem(rng):
     return dict(X=X, y=y, W0=X[:P].copy(), p0=np.full((P, C), 1.0 / C), N=N)
 
 
-@pytest.fixture
-def kernel_data(rng):
-    M, N, P, C = 157, 9, 4, 3
-    X = unit_rows(rng.standard_normal((M, N)))
-    W = unit_rows(rng.standard_normal((P, N)))
-    y = rng.integers(0, C, size=M).astype(np.int64)
-    pi = rng.dirichlet(np.ones(P) * 5)
-    p = rng.dirichlet(np.ones(C) * 2, size=P)
-    p[0, 1] = 0.0  # a zero class weight: a -inf logit in both precisions
-    p[0] /= p[0].sum()
-    return dict(X=X, W=W, y=y, table=model.log_prior_table(pi, p), b=2.5, N=N)
-
-
 # ---------------------------------------------------------------- kernels: float32 vs float64 twins
 @pytest.mark.parametrize("batch_size", [1, 50, 1000])
 def test_statistics_kernel_float32_against_float64_twin(kernel_data, batch_size):
