@@ -129,7 +129,7 @@ def _shifted_logits(L, yb, b, table_T, mx):
     In place, so that ``exp(L)`` (vectorised, in NumPy) gives the unnormalised
     responsibilities with no subnormal. A row of ``-inf`` logits gets ``mx = -inf``.
     ``table_T`` is ``log_table.T`` made C-contiguous, so that the prior of class ``y`` is a
-    contiguous row (the strided column cost 4x in this loop at P = 256, C = 10).
+    contiguous row, as in :func:`_normalise_rows` (here it gains at most 5%).
     The logit ``v`` is formed in float64 twice (for the maximum, then for ``v - max``) rather
     than stored: in float32 storing ``v`` would round it to ``|v| eps`` (1e-5 at ``v = 100``)
     before the shift, where ``v - max`` is rounded to ``|v - max| eps`` (exactly 0 at the
@@ -156,7 +156,8 @@ def _normalise_rows(E, yb, mx, T_T):
     log-sum-exp), ``T_T[y] += r``; returns ``sum lse`` (``-inf`` rows give zeros).
 
     ``T_T`` (C, P) is the class table transposed, so that the row of class ``y`` is
-    contiguous (the strided column ``T[:, y]`` made this loop 4x slower at P = 256, C = 10).
+    contiguous: the strided column ``T[:, y]`` made this loop 2x slower at P = 256, C = 10
+    (3.1 against 1.5 ms for a batch of 5349 rows, either precision; the same at C = 1).
     """
     B, P = E.shape
     total = 0.0
