@@ -31,7 +31,7 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from . import io, model
-from ._validation import check_array, check_int, check_real, check_rng, check_unit_rows
+from ._validation import check_array, check_int, check_real, check_rng, check_unit_rows, to_precision
 from .data import preprocess
 
 __all__ = [
@@ -369,7 +369,16 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
     sinkhorn_sweeps : int
         Row/column scalings of the class table after each SGD step (the paper: 10).
     dtype : {None, numpy.float64, numpy.float32}
-        Precision of the examples and memories on the objective engine (default float64).
+        Precision of training and prediction (docs/training.md, "Precision"). ``None`` (the
+        default) is float64 whatever the dtype of ``X`` (float32 data are converted: results
+        do not depend on how the data were stored). float32 halves the memory of the data
+        and the cost of the products ``X W^T`` and ``R^T X``: EM epochs 1.8x faster at
+        ``(M, N, P) = (6e4, 784, 256)`` (``benchmarks/bench_float32.py``). It applies to EM,
+        gradient ascent and SGD, with or without the paper's options; the memories and the
+        responsibilities are float32, every sum that needs more (log-likelihood, class
+        tables, Sinkhorn, ``pi``, ``beta``) float64. Memories, class weights and
+        log-likelihood stay within the float32 logit error ``b (N + 2) eps/2`` of a float64
+        fit (1e-7 to 1e-6 after 10-30 EM epochs); test accuracy on the digits is unchanged.
     n_groups : int, optional
         Train ``C = n_groups`` latent groups without labels
         (:class:`saddlepoint.terms.LatentGroups`: the classification likelihood, smoothed by
@@ -494,10 +503,10 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         return cls(**settings)
 
     def _uses_objective(self):
-        """Whether any option of the paper's protocol asks for the objective engine."""
+        """Whether any option of the paper's protocol asks for the objective engine (float32
+        alone does not: the numba kernels of the default path run in either precision)."""
         return bool(self.learn_beta or self.null_memory or self.label_smoothing or self.class_prior != "balanced"
-                    or self.momentum or self.early_stopping or self.n_groups is not None
-                    or (self.dtype is not None and np.dtype(self.dtype) != np.float64))
+                    or self.momentum or self.early_stopping or self.n_groups is not None)
 
     def _latent_term(self):
         """The :class:`~saddlepoint.terms.LatentGroups` term of ``n_groups`` (None without groups)."""
@@ -564,12 +573,24 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError("learn_beta needs a starting beta > 0")
         if self.null_mass is not None:
             check_real("null_mass", self.null_mass, minimum=0.0, strict=True)
-        if self.dtype is not None and np.dtype(self.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"dtype must be None, numpy.float32 or numpy.float64, got {self.dtype!r}")
+        self._dtype()
         if self.center not in (False, True, "dataset", "image"):
             raise ValueError(f"center must be False, True, 'dataset' or 'image', got {self.center!r}")
         self._latent_term()
         check_real("group_init_noise", self.group_init_noise, minimum=0.0)
+
+    def _dtype(self):
+        """The precision of training, ``numpy.dtype('float64')`` or ``('float32')`` (``dtype=None``:
+        float64); raises naming ``dtype`` for anything else."""
+        if self.dtype is None:
+            return np.dtype(np.float64)
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError:
+            dtype = np.dtype(object)  # not a dtype at all (np.dtype(...) == None holds for float64)
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be None, numpy.float32 or numpy.float64, got {self.dtype!r}")
+        return dtype
 
     def _prior(self, P):
         if self.pi is None:
@@ -596,12 +617,8 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
             check_classification_targets(y)
         Xu, mean = preprocess(X, center=self.center)
         # The precision of training is the estimator's (float64 unless dtype says otherwise),
-        # whatever the data's: float32 data (e.g. patches) is converted, and put back on the
-        # sphere at the new precision, only when needed (float32 data stay uncopied).
-        dtype = np.dtype(np.float64 if self.dtype is None else self.dtype)
-        if Xu.dtype != dtype:
-            Xu = Xu.astype(dtype)
-            Xu /= np.sqrt(np.einsum("ij,ij->i", Xu, Xu))[:, None]
+        # whatever the data's: float32 data (e.g. patches) is converted.
+        Xu = to_precision(Xu, self._dtype())
         M = Xu.shape[0]
         if y is not None:
             classes, y_enc = self._encode_y(y, M)
@@ -626,9 +643,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         center = "image" if self.center == "image" else self.mean_ is not None
         Xu, _ = preprocess(X, center=center, mean=self.mean_)
-        if getattr(self, "state_", None) is not None:
-            Xu = Xu.astype(self.state_.W.dtype, copy=False)
-        return Xu
+        return to_precision(Xu, self.W_.dtype)  # predict in the precision of training
 
     # ------------------------------------------------------------------ training
     def _initial_state(self, X, y, C, P, rng):

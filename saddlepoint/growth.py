@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import io, model
-from ._validation import check_int, check_real, check_rng
+from ._validation import check_int, check_real, check_rng, to_precision
 from .data import preprocess
 from .estimator import (
     DAM,
@@ -137,7 +137,7 @@ def split_directions(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, rng=0):
         Unit split directions, orthogonal to their memory.
     """
     rng = check_rng(rng)
-    W = np.asarray(W, dtype=float)
+    W = to_precision(np.asarray(W), np.float64)  # float32 memories: back on the sphere in float64
     values, vectors, dead = model.split_spectra(X, W, beta, pi, p, y, varsigma, rng=rng)
     return _top_pairs(values, vectors, dead, W, rng)
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import model
 from ._numerics import blas_threads
-from ._validation import check_array, check_int, check_real, check_rng, check_unit_rows
+from ._validation import check_array, check_int, check_real, check_rng, check_unit_rows, float_dtype_of, unit_norm_tol
 from .kernels import dam as _dam
 
 __all__ = ["FitResult", "GibbsResult", "fit", "gibbs", "em_step", "blas_threads", "make_term",
@@ -121,16 +121,31 @@ class GibbsResult:
     seconds: float
 
 
-def _prepare(X, W0, beta, y, pi, p0, varsigma, batch_size):
+def _prepare(X, W0, beta, y, pi, p0, varsigma, batch_size, dtype=None):
+    """Validated arrays for the numba kernels: ``X`` C-contiguous in ``dtype`` (default: the
+    precision of ``X``, float32 or float64, see :func:`fit`), ``y`` int64."""
     X, y, params = model.validate(X, W0, beta, pi, p0, y)
     varsigma = check_real("varsigma", varsigma, minimum=0.0, maximum=1.0)
     M = X.shape[0]
     if M == 0:
         raise ValueError("X must hold at least one example (M >= 1)")
     bs = model.default_batch_size(M, params.P, params.N) if batch_size is None else check_int("batch_size", batch_size, 1)
-    X = np.ascontiguousarray(X, dtype=np.float64)
+    X = np.ascontiguousarray(X, dtype=float_dtype_of(X) if dtype is None else dtype)
     y = np.ascontiguousarray(y, dtype=np.int64)
     return X, y, params, varsigma, bs
+
+
+# A pass of float32 EM moves a converged memory by its rounding, a unit or two in the last
+# place of entries <= 1 (eps = 1.2e-7): stopping tolerances below 8 eps (9.5e-7) could never
+# fire, so they are raised to it (0 still means "never"). float64 tolerances are used as given.
+_TOL_EPS = 8
+
+
+def _dtype_tol(tol, dtype):
+    """``tol`` raised to ``8 eps`` of ``dtype`` when it is positive and the dtype is not float64."""
+    if not tol or np.dtype(dtype) == np.float64:
+        return tol
+    return max(tol, _TOL_EPS * float(np.finfo(dtype).eps))
 
 
 def _log_normalizer(N, beta):
@@ -191,9 +206,10 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
     Parameters
     ----------
     X : array (M, N)
-        Unit-norm examples.
+        Unit-norm examples. Their dtype sets the precision of training: float32 ``X``
+        trains in float32, anything else in float64 (see Notes).
     W0 : array (P, N)
-        Initial memories (unit rows).
+        Initial memories (unit rows; converted to the dtype of ``X``).
     beta : float
         Inverse temperature; logits use ``b = varsigma * beta``.
     y : int array (M,), optional
@@ -274,6 +290,17 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
     Returns
     -------
     FitResult
+        ``W`` in the dtype of ``X``; ``p``, ``pi``, ``history`` in float64.
+
+    Notes
+    -----
+    Precision (docs/training.md, "Precision"). With float32 ``X`` the memories, the two
+    products of a pass (``X_b W^T`` and ``R_b^T X_b``) and the responsibilities are float32;
+    the sums that need more are float64: the log-sum-exp of each example and its total (the
+    log-likelihood), the statistics ``G`` and ``T`` accumulated over batches, the class
+    weights (Sinkhorn, M-step), ``pi``, ``beta`` and the row normalisations. A positive
+    ``tol`` or ``ll_tol`` below ``8 eps = 9.5e-7`` is raised to it in float32: a converged
+    float32 memory still moves by its rounding.
     """
     if _needs_objective(learn_beta, null_memory, label_smoothing, class_prior, momentum, early_stopping,
                         term, state):
@@ -293,9 +320,9 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
     user_bs = batch_size
     X, y, params, varsigma, bs = _prepare(X, W0, beta, y, pi, p0, varsigma, batch_size if method != "sgd" else None)
     max_epochs = check_int("max_epochs", max_epochs, 1)
-    tol = check_real("tol", tol, minimum=0.0)
+    tol = _dtype_tol(check_real("tol", tol, minimum=0.0), X.dtype)
     if ll_tol is not None:
-        ll_tol = check_real("ll_tol", ll_tol, minimum=0.0)
+        ll_tol = _dtype_tol(check_real("ll_tol", ll_tol, minimum=0.0), X.dtype)
     b = varsigma * params.beta
     if method in ("gd", "sgd"):
         if lr is None:
@@ -308,7 +335,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
         mb = 100 if user_bs is None else check_int("batch_size", user_bs, 1)
     M, N = X.shape
     log_z = _log_normalizer(N, params.beta)
-    W = np.ascontiguousarray(params.W.copy())
+    W = np.array(params.W, dtype=X.dtype, order="C")  # a copy, in the precision of X
     p = params.p.copy()
     pi = params.pi
     update_p = learn_p and params.C > 1
@@ -329,7 +356,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
                 residual = float(np.max(np.abs(W_new - W)))
                 W = W_new
             elif method == "gd":
-                G = np.zeros_like(W)
+                G = np.zeros(W.shape)  # float64 sums over batches, whatever the dtype of W
                 T = np.zeros_like(p)
                 mean_lse = _dam.statistics_kernel(X, y, W, b, table, bs, G, T) / M
                 T /= M
@@ -436,7 +463,7 @@ def _fit_objective(X, W0, beta, *, y, pi, p0, method, learn_p, varsigma, max_epo
 
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    dtype = np.float32 if np.asarray(X).dtype == np.float32 else np.float64
+    dtype = float_dtype_of(X)
     if y is not None:
         y = check_array("y", y, ndim=1, dtype=np.int64)
         if y.size and y.min() < 0:
@@ -452,7 +479,7 @@ def _fit_objective(X, W0, beta, *, y, pi, p0, method, learn_p, varsigma, max_epo
     supervised = term.n_columns > 1 and type(term).__name__ in ("HardLabels", "SmoothedLabels")
     if supervised and y is None:
         raise ValueError("y (class labels) is required for a supervised label term")
-    unit_tol = 1e-8 if dtype == np.float64 else 1e-5
+    unit_tol = unit_norm_tol(dtype)
     if state is None:
         params = model.DAMParams(check_unit_rows("W0", W0, tol=unit_tol), beta, pi, None)
         state = initial_model_state(params.W.astype(dtype), params.beta, term, params.pi, p0, null_memory,
@@ -603,7 +630,7 @@ def gibbs(X, W0, beta, *, rng, y=None, pi=None, p=None, sweeps=1000, burn_in=100
     from .kernels.gibbs import gibbs_sweep
 
     rng = check_rng(rng)
-    X, y, params, varsigma, bs = _prepare(X, W0, beta, y, pi, p, varsigma, batch_size)
+    X, y, params, varsigma, bs = _prepare(X, W0, beta, y, pi, p, varsigma, batch_size, dtype=np.float64)
     sweeps = check_int("sweeps", sweeps, 1)
     burn_in = check_int("burn_in", burn_in, 0, sweeps - 1)
     b = varsigma * params.beta

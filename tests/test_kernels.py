@@ -22,18 +22,8 @@ def unit_rows(a):
 
 
 @pytest.fixture
-def data(rng):
-    M, N, P, C = 157, 9, 4, 3
-    X = unit_rows(rng.standard_normal((M, N)))
-    W = unit_rows(rng.standard_normal((P, N)))
-    y = rng.integers(0, C, size=M).astype(np.int64)
-    pi = rng.dirichlet(np.ones(P) * 5)
-    p = rng.dirichlet(np.ones(C) * 2, size=P)
-    p[0, 1] = 0.0  # a zero class weight: a -inf logit must be handled
-    p[0] /= p[0].sum()
-    with np.errstate(divide="ignore"):
-        table = np.log(pi)[:, None] + np.log(p)
-    return dict(X=X, W=W, y=y, pi=pi, p=p, table=np.ascontiguousarray(table), b=2.5)
+def data(kernel_data):
+    return kernel_data  # conftest.py
 
 
 def test_responsibilities_kernel_matches_twin_and_scipy(rng):
