@@ -140,6 +140,8 @@ def accuracy_study(out, betas=(6, 10, 14, 18), varsigmas=(1.0, 0.25), seeds=(0, 
 
         bar = tqdm(total=len(jobs), desc="accuracy study")
     run = functools.partial(_accuracy_run, P=P, max_epochs=max_epochs, ll_tol=ll_tol)
+    for seed in sorted({int(s) for _, _, s in jobs}):
+        _digits_split(seed)  # loaded once here: forked pool workers inherit the cache
     try:
         for _, row in map_unordered(run, jobs, workers=workers, scheduler=scheduler, client=client):
             io.append_csv_rows(csv_path, [row], ACCURACY_FIELDS)
