@@ -103,17 +103,10 @@ class _WithKernels:
         return self.fn(job)
 
 
-def _die_with_parent():
-    """Worker initialiser: one BLAS thread, the special functions' kernels, and SIGTERM when
-    the parent process dies."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _same_special_functions()
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except Exception:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        pass
+def _die_with_parent(parent=None):
+    """Worker initialiser: SIGTERM when the parent process dies (first, to leave no window in
+    which a kill of the parent would orphan this worker; if the parent ``parent`` is already
+    gone, exit at once), then one BLAS thread and the special functions' kernels."""
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -123,6 +116,16 @@ def _die_with_parent():
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         except OSError:  # pragma: no cover - no libc.so.6 (musl); workers may outlive a kill -9
             pass
+    if parent is not None and os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except Exception:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        pass
+    _same_special_functions()
 
 
 def _progress_bar(total, desc, progress):
@@ -188,7 +191,8 @@ def map_unordered(fn, jobs, *, workers=1, scheduler=None, client=None, progress=
 
 
 def _on_pool(fn, jobs, workers, bar):
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_die_with_parent)
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_die_with_parent,
+                               initargs=(os.getpid(),))
     finished = False
     try:
         futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
