@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from saddlepoint import model, optim
+from saddlepoint.training import model, optim
 from saddlepoint.kernels.gibbs import gibbs_sweep
 
 SHAPES = [(60000, 784, 100), (20000, 784, 1000), (1797, 64, 160), (20000, 64, 100)]

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from saddlepoint import model, optim
+from saddlepoint.training import model, optim
 from saddlepoint.kernels import dam as _dam
 
 
@@ -115,7 +115,7 @@ def speed(M, N, P, C, epochs, rounds, beta, rng):
 def digits_accuracy(seeds, P=40, beta=20.0, epochs=50):
     from sklearn.datasets import load_digits
 
-    from saddlepoint.estimator import DAM
+    from saddlepoint.training.estimator import DAM
 
     d = load_digits()
     Xtr, ytr, Xte, yte = d.data[:1400], d.target[:1400], d.data[1400:], d.target[1400:]

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from saddlepoint import data, optim
-from saddlepoint.growth import split_directions
+from saddlepoint.training import data, optim
+from saddlepoint.training.growth import split_directions
 
 
 def main(argv=None):

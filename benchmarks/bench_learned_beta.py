@@ -4,12 +4,12 @@
     python benchmarks/bench_learned_beta.py --quick    # N = 100..400, 4 seeds
     python benchmarks/bench_learned_beta.py --out learned_beta_check.json
 
-EM with the closed-form beta step (``saddlepoint.optim.fit(..., learn_beta=True)``) on teacher
+EM with the closed-form beta step (``saddlepoint.training.optim.fit(..., learn_beta=True)``) on teacher
 data (orthogonal teacher, ``b* = 1``, ``M = alpha N``), memories started near their groups'
 teacher memories. Reported per case:
 
 * per ``N``: mean and standard error of ``beta/N`` over seeds, the finite-alpha maximum-
-  likelihood prediction (:func:`saddlepoint.learned_beta.ml_partition`, hard assignments) and,
+  likelihood prediction (:func:`saddlepoint.theory.learned_beta.ml_partition`, hard assignments) and,
   for ``varsigma = 0.25`` where the assignments are soft at these ``N``, the exact finite-N
   population theory (``Problem(exact=True, learn_beta=True)``) plus the same finite-alpha
   ML shift; the gap in standard errors;
@@ -24,9 +24,9 @@ import time
 
 import numpy as np
 
-from saddlepoint import learned_beta as LB
-from saddlepoint.problem import Problem
-from saddlepoint.solvers import solve
+from saddlepoint.theory import learned_beta as LB
+from saddlepoint.theory.problem import Problem
+from saddlepoint.theory.solvers import solve
 
 CASES = [
     {"name": "P = P* = 2, varsigma = 0.6", "groups": [[0], [1]], "varsigma": 0.6},

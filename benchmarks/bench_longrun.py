@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from saddlepoint import data
-from saddlepoint.estimator import DAM
+from saddlepoint.training import data
+from saddlepoint.training.estimator import DAM
 
 # The shared MNIST subset sits next to the checkout (../shared) or two levels up (worktrees).
 _ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ DEFAULT_DATA = next((d for d in (_ROOT.parent / "shared/data/mnist10k", _ROOT.pa
 
 def _subnormal_share(est, X, y):
     """Share of subnormal class weights and responsibilities at the fitted state."""
-    from saddlepoint import model
+    from saddlepoint.training import model
 
     tiny = np.finfo(float).tiny
     p_sub = float(np.mean((est.p_ > 0) & (est.p_ < tiny)))
@@ -91,7 +91,7 @@ def run(X, y, P, beta, epochs, center, seed, every=3, repeats=3):
     the epoch time over the reference time of the same moment is the second way to take
     the machine's own load out.
     """
-    from saddlepoint import model, optim
+    from saddlepoint.training import model, optim
 
     times, refs, best = [], [], []
     Xu = data.preprocess(X, center=center)[0]

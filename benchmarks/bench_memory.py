@@ -13,7 +13,7 @@ import tracemalloc
 
 import numpy as np
 
-from saddlepoint.estimator import DAM
+from saddlepoint.training.estimator import DAM
 
 
 def peak(X, y, center):

@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from saddlepoint.objective import Objective, initial_table, ModelState
-from saddlepoint.optimizers import MomentumSGD
-from saddlepoint.terms import SmoothedLabels
+from saddlepoint.training.objective import Objective, initial_table, ModelState
+from saddlepoint.training.optimizers import MomentumSGD
+from saddlepoint.training.terms import SmoothedLabels
 
 
 def _problem(M, N, P, dtype, seed=0):

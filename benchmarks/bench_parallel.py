@@ -12,9 +12,9 @@ printed with it: read the ratio together with the load.
 
 Jobs:
 
-* phase diagram: ``saddlepoint.phase.sweep`` over (alpha, beta), P = P* = 3, N = inf,
+* phase diagram: ``saddlepoint.theory.phase.sweep`` over (alpha, beta), P = P* = 3, N = inf,
   orthogonal teacher (two solves, Jacobian eigenvalues and classification per point);
-* accuracy study: ``saddlepoint.studies.accuracy_study`` with its defaults (8x8 digits, P = 40,
+* accuracy study: ``saddlepoint.training.studies.accuracy_study`` with its defaults (8x8 digits, P = 40,
   at most 80 epochs, 4 betas x 2 varsigmas x 3 seeds: 24 DAM fits, one per job; ``--quick``:
   1 seed).
 """
@@ -27,9 +27,9 @@ import time
 
 import numpy as np
 
-from saddlepoint.phase import parse_grid, sweep
-from saddlepoint.problem import Problem
-from saddlepoint.studies import accuracy_study
+from saddlepoint.theory.phase import parse_grid, sweep
+from saddlepoint.theory.problem import Problem
+from saddlepoint.training.studies import accuracy_study
 
 
 def phase_job(n, workers, tmp):

@@ -25,9 +25,9 @@ import time
 
 import numpy as np
 
-from saddlepoint.phase import parse_grid, sweep
-from saddlepoint.problem import Problem, make_gram
-from saddlepoint.solvers import solve
+from saddlepoint.theory.phase import parse_grid, sweep
+from saddlepoint.theory.problem import Problem, make_gram
+from saddlepoint.theory.solvers import solve
 
 
 def problems(P, P_star, count, rng):
@@ -48,8 +48,13 @@ def time_solves(prs, method, **kw):
 
 
 def stability_cost(repeat):
-    from saddlepoint.equations import equations_for
-    from saddlepoint.jacobian import leading_eigenvalues, map_jacobian, sorted_eigenvalues, stability_eigenvalues
+    from saddlepoint.theory.equations import equations_for
+    from saddlepoint.theory.jacobian import (
+        leading_eigenvalues,
+        map_jacobian,
+        sorted_eigenvalues,
+        stability_eigenvalues,
+    )
 
     P = 32
     pr = Problem(gram=make_gram("overlap", P, c=0.2), P=P, beta=4.0, alpha=5.0, N=math.inf, b_star=1.0,

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from saddlepoint import data, model, optim
+from saddlepoint.training import data, model, optim
 
 try:
     from bench_longrun import DEFAULT_DATA

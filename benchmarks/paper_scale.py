@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from saddlepoint.estimator import DAM
+from saddlepoint.training.estimator import DAM
 from saddlepoint.experiments.runner import load_split
 from saddlepoint.experiments.settings import PAPER
 

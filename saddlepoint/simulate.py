@@ -2,15 +2,15 @@
 
 A run draws, for each seed, a teacher realising the problem's Gram matrix exactly
 (:func:`saddlepoint.teacher.gram_teacher`), ``M = alpha N`` examples, and trains a student
-(EM, Riemannian GD, SGD: :func:`saddlepoint.optim.fit`) or samples its Bayesian posterior
-(:func:`saddlepoint.optim.gibbs`). It then measures what the saddle-point equations predict:
+(EM, Riemannian GD, SGD: :func:`saddlepoint.training.optim.fit`) or samples its Bayesian posterior
+(:func:`saddlepoint.training.optim.gibbs`). It then measures what the saddle-point equations predict:
 
 * the overlaps ``m_{nu mu} = w^nu.xi^mu`` (P x P*), made permutation-invariant by a Hungarian
   assignment (:func:`match_students`); the full matrix is kept in the assigned order, so a
   merged phase (several students on one teacher memory) stays visible;
 * the student Gram matrix ``Q``, the class weights ``p``;
 * optionally the split eigenvalues ``lambda_max(J_-(nu))`` of the empirical map (docs/hierarchy.md,
-  matrix-free Lanczos: :func:`saddlepoint.model.split_operator`).
+  matrix-free Lanczos: :func:`saddlepoint.training.model.split_operator`).
 
 For the Gibbs sampler the order parameters are posterior means ``E[w].xi`` (what the
 replica theory's ``m`` is), estimated over the kept sweeps; the Monte Carlo error of each
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from . import model, optim
+from .training import model, optim
 from ._validation import check_int
 from .io import load_npz, metadata, output_lock, save_npz, to_jsonable
 from .parallel import engine, map_unordered
@@ -286,10 +286,10 @@ def load_simulation(path):
 
 
 def _check_problem(problem):
-    from .problem import Problem
+    from .theory.problem import Problem
 
     if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a saddlepoint.problem.Problem, got {type(problem).__name__}")
+        raise TypeError(f"problem must be a saddlepoint.theory.problem.Problem, got {type(problem).__name__}")
     if math.isinf(problem.N):
         raise ValueError("problem.N must be finite to simulate (give --n)")
     return problem
@@ -309,7 +309,7 @@ def simulate_seed(problem, seed, *, method="em", M=None, init="specialized", swe
 
     Parameters
     ----------
-    problem : saddlepoint.problem.Problem
+    problem : saddlepoint.theory.problem.Problem
         Finite ``N``; ``alpha`` gives ``M = round(alpha N)`` unless ``M`` is given.
     seed : int
         Seeds the teacher, the data, the initial student and the training/sampling, in that
@@ -320,7 +320,7 @@ def simulate_seed(problem, seed, *, method="em", M=None, init="specialized", swe
     sweeps, burn_in : int
         Gibbs chain length and discarded prefix.
     max_epochs, tol, lr, batch_size
-        Passed to :func:`saddlepoint.optim.fit`.
+        Passed to :func:`saddlepoint.training.optim.fit`.
     split : bool
         Also measure ``lambda_max(J_-(nu))`` for every student (trained methods).
     """
@@ -546,7 +546,7 @@ def theory_solution(problem, method, init="specialized"):
     Returns ``(solution, m_sorted)``, the rows of ``m`` in Hungarian order, or
     ``(solution, None)`` when the solver did not converge (never silently used).
     """
-    from .solvers import solve
+    from .theory.solvers import solve
 
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")

@@ -6,7 +6,7 @@ and what that theory leaves out. This module gathers:
 * :func:`theories` -- every theory a simulation can be compared with, each with a label and the
   expected size of what it leaves out: the ``N = inf`` saddle point, the finite-N form
   (``A_N`` in place of ``a``), and for the Gibbs sampler the ``O(1/N)``-corrected posterior
-  mean (:mod:`saddlepoint.finite_n`); for trained students (EM, GD, SGD) the
+  mean (:mod:`saddlepoint.theory.finite_n`); for trained students (EM, GD, SGD) the
   ``alpha = inf`` population map with an estimate of the finite-sample bias ``O(N/M)``;
 * :func:`symmetry_groups` and :func:`merged_entries` -- entries equal in theory (exchangeable
   by a symmetry of the problem) averaged per seed *before* taking the error, which accounts for
@@ -80,7 +80,7 @@ def em_finite_sample_shift(solution, M):
     -------
     array (P, P*) : the shift of ``m`` (same row order as ``solution.m``).
     """
-    from .equations.cluster import cluster_weights, responsibilities
+    from .theory.equations.cluster import cluster_weights, responsibilities
 
     pb = solution.problem
     m = np.asarray(solution.m, dtype=float)
@@ -95,10 +95,10 @@ def em_finite_sample_shift(solution, M):
 
 
 def corrected_theory(problem, init, M, solution=None):
-    """The O(1/N)-corrected Gibbs posterior mean (:func:`saddlepoint.finite_n.finite_n_correction`)
+    """The O(1/N)-corrected Gibbs posterior mean (:func:`saddlepoint.theory.finite_n.finite_n_correction`)
     in Hungarian order: ``(m, Q, shift)``, or None when the saddle point or the correction
     fails (never silently replaced)."""
-    from .finite_n import finite_n_correction
+    from .theory.finite_n import finite_n_correction
     from .simulate import theory_solution
 
     if solution is None:

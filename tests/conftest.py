@@ -18,7 +18,7 @@ def kernel_data(rng):
     """A small supervised problem for the numba kernels: unit rows ``X`` (157, 9), memories
     ``W`` (4, 9), labels ``y`` of 3 classes, prior ``pi``, class weights ``p`` with one zero
     (a ``-inf`` logit), ``table = log(pi p)`` and ``b = 2.5``."""
-    from saddlepoint import model
+    from saddlepoint.training import model
 
     M, N, P, C = 157, 9, 4, 3
     X = rng.standard_normal((M, N))

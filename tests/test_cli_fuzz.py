@@ -23,8 +23,8 @@ def bad_dir(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
     make_bad_files(tmp)
     # a converged Solution whose residual was edited to 1000
-    from saddlepoint.problem import Problem
-    from saddlepoint.solvers import solve
+    from saddlepoint.theory.problem import Problem
+    from saddlepoint.theory.solvers import solve
 
     sol = solve(Problem.from_dict({"gram": [[1.0, 0.0], [0.0, 1.0]], "P": 2, "beta": 3.0, "b_star": 1.0,
                                      "alpha": "inf", "N": "inf"}))

@@ -241,7 +241,7 @@ def test_within_default_grid_resolves_the_softmax():
     """At tau = 20 (P = 3, 2-D span) the grid of the old fixed step (201 nodes per axis) was off
     by 3e-5; the step chosen from tau (default_rule) agrees with a grid of half that step to the
     trapezoid rule's exp(-10) bound (1e-8 allowed; 1.1e-9 measured)."""
-    from saddlepoint import within as W
+    from saddlepoint.theory import within as W
 
     c = W.solve_within(3, 20.0, 2, c0=W.configuration("simplex", 3, 2, 1.0)).c
     method, n = W.default_rule(2, 20.0, 3)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from saddlepoint import special
-from saddlepoint.equations.cluster import (
+from saddlepoint.theory.equations.cluster import (
     ClusterEquations,
     class_statistics,
     cluster_weights,
@@ -18,10 +18,10 @@ from saddlepoint.equations.cluster import (
     responsibilities,
     teacher_cluster_moments,
 )
-from saddlepoint.jacobian import finite_difference_jacobian
-from saddlepoint.model import duplicate
-from saddlepoint.problem import Problem, make_gram
-from saddlepoint.solvers import solve
+from saddlepoint.theory.jacobian import finite_difference_jacobian
+from saddlepoint.training.model import duplicate
+from saddlepoint.theory.problem import Problem, make_gram
+from saddlepoint.theory.solvers import solve
 from saddlepoint.teacher import noisy_class_table, one_hot_class_table
 
 INF = math.inf
@@ -105,8 +105,8 @@ def test_symmetrized_jacobian_has_the_jacobians_eigenvalues(case, rng):
     # similarity must hold too: J's eigenvalues (dense LAPACK on the analytic Jacobian,
     # itself checked against finite differences above) equal S's nonzero ones. Both are
     # eigenvalues of O(1) matrices of size <= 12, so they agree to ~1e-13; 1e-11 leaves room.
-    from saddlepoint.equations.cluster import symmetrized_jacobian_m
-    from saddlepoint.jacobian import sorted_eigenvalues
+    from saddlepoint.theory.equations.cluster import symmetrized_jacobian_m
+    from saddlepoint.theory.jacobian import sorted_eigenvalues
 
     kw = dict(P=4, pi=np.array([0.1, 0.2, 0.3, 0.4]))
     if case == "finite_N":
@@ -280,7 +280,7 @@ def test_jacobian_m_with_nonuniform_prior_shape():
 
 def test_inline_large_n_forms_equal_special():
     # cluster.resultant inlines a(k) and a'(k) for speed; they must equal saddlepoint.special
-    from saddlepoint.equations.cluster import resultant
+    from saddlepoint.theory.equations.cluster import resultant
 
     k = np.concatenate([[0.0, 1e-12], np.geomspace(1e-6, 1e6, 200)])
     A, dA = resultant(INF, k, derivative=True)

@@ -1,4 +1,4 @@
-"""Tests of saddlepoint.data: IDX and npz readers (files written here, no downloads),
+"""Tests of saddlepoint.training.data: IDX and npz readers (files written here, no downloads),
 preprocessing onto the sphere, the seeded stratified split, and error messages."""
 
 import gzip
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from saddlepoint import data
+from saddlepoint.training import data
 
 
 def _idx_bytes(arr, code):

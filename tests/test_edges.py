@@ -7,8 +7,9 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from saddlepoint import model, special
-from saddlepoint.estimator import class_probabilities
+from saddlepoint.training import model
+from saddlepoint import special
+from saddlepoint.training.estimator import class_probabilities
 
 
 
@@ -133,7 +134,7 @@ def test_responsibilities_match_the_plain_softmax(rng):
 def test_projection_to_the_sphere_is_scale_free(rng, scale):
     # x / |x| does not depend on the scale of x; rows scaled by 1e-13 were refused as zero and
     # by 1e200 overflowed. Tolerance 4 ulp: division by the row maximum, then by the norm.
-    from saddlepoint.data import preprocess
+    from saddlepoint.training.data import preprocess
 
     X = rng.standard_normal((30, 7))
     for center in (False, True, "image"):

@@ -11,8 +11,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 
-from saddlepoint import data, model
-from saddlepoint.estimator import DAM, class_probabilities, dead_memories, varsigma_from_upsilon
+from saddlepoint.training import data, model
+from saddlepoint.training.estimator import DAM, class_probabilities, dead_memories, varsigma_from_upsilon
 
 
 @pytest.fixture(scope="module")

@@ -87,7 +87,7 @@ def test_memory_grid_of_a_non_square_dimension_is_a_picture(tmp_path):
 
 def test_sweep_title_leaves_out_the_swept_parameters():
     from saddlepoint.figures.phase_diagram import sweep_title
-    from saddlepoint.problem import Problem
+    from saddlepoint.theory.problem import Problem
 
     pr = Problem(gram=np.eye(2), P=2, beta=2.0, alpha=1.0, N=math.inf, b_star=1.0)
     assert "beta=2" in pr.describe() and "alpha=1" in pr.describe()
@@ -118,7 +118,7 @@ def test_distinct_students_colour_bar_lists_only_values_that_occur():
 def test_phase_diagram_figure_resumes_only_when_told(tmp_path, monkeypatch):
     # The bug this guards: the main job silently resumed from the committed tables. The
     # phase-diagram figure must pass the run's resume flag (default False) to every sweep.
-    import saddlepoint.phase
+    import saddlepoint.theory.phase
 
     seen = []
 
@@ -129,7 +129,7 @@ def test_phase_diagram_figure_resumes_only_when_told(tmp_path, monkeypatch):
         seen.append(resume)
         raise Stop
 
-    monkeypatch.setattr(saddlepoint.phase, "sweep", fake_sweep)
+    monkeypatch.setattr(saddlepoint.theory.phase, "sweep", fake_sweep)
     for resume in (False, True):
         with pytest.raises(RuntimeError, match="phase_diagram"):
             figures.make_figures(tmp_path, names=["phase_diagram"], quick=True, progress=False, resume=resume)

@@ -1,4 +1,4 @@
-"""The O(1/N) correction of the Gibbs posterior mean (saddlepoint.finite_n, docs/finite_n.md).
+"""The O(1/N) correction of the Gibbs posterior mean (saddlepoint.theory.finite_n, docs/finite_n.md).
 
 Each term is checked where it can be isolated: the derivatives of log Z_N against finite
 differences; P = 1 (posterior exactly vMF, no assignment to average) against a Monte Carlo of
@@ -14,9 +14,9 @@ import pytest
 from scipy.special import gammaln
 
 from saddlepoint import special
-from saddlepoint.finite_n import finite_n_correction, log_normalizer_derivatives
-from saddlepoint.problem import Problem
-from saddlepoint.solvers import solve
+from saddlepoint.theory.finite_n import finite_n_correction, log_normalizer_derivatives
+from saddlepoint.theory.problem import Problem
+from saddlepoint.theory.solvers import solve
 from saddlepoint.teacher import gram_teacher
 
 

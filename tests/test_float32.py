@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from saddlepoint import model, optim
-from saddlepoint.estimator import DAM
+from saddlepoint.training import model, optim
+from saddlepoint.training.estimator import DAM
 from saddlepoint.kernels import dam as kernels
 
 U32 = 2.0**-24  # float32 unit roundoff
@@ -173,7 +173,7 @@ def test_float32_kernels_load_from_the_disk_cache():
     # last-writer-wins across processes), which says nothing about the kernels.
     code = textwrap.dedent("""
         import json, numpy as np
-        from saddlepoint import optim
+        from saddlepoint.training import optim
         from saddlepoint.kernels import dam as k
         X = np.random.default_rng(3).standard_normal((60, 8))
         X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
@@ -366,7 +366,7 @@ def test_grow_a_float32_dam():
     # sphere) for the split operators, and each stage trains in float32 again.
     from sklearn.datasets import load_digits
 
-    from saddlepoint.growth import grow
+    from saddlepoint.training.growth import grow
 
     dg = load_digits()
     X, y = dg.data[:600], dg.target[:600]

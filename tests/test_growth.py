@@ -1,4 +1,4 @@
-"""Tests of splitting steepest descent (saddlepoint.growth): split eigenpairs against a dense
+"""Tests of splitting steepest descent (saddlepoint.training.growth): split eigenpairs against a dense
 J_-, the second-order change of the likelihood along the split direction against the
 eigenvalue (the saddle claim of THEORY 6), the geometry of a split, and a small growth run."""
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from saddlepoint import data, growth, io, model, optim
-from saddlepoint.estimator import DAM
+from saddlepoint.training import data, growth, model, optim
+from saddlepoint import io
+from saddlepoint.training.estimator import DAM
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_grow_rejects_bad_arguments(fixed_point):
 
 
 def test_studies_are_resumable_and_write_their_files(tmp_path):
-    from saddlepoint import studies
+    from saddlepoint.training import studies
 
     acc_dir, cost_dir = tmp_path / "acc", tmp_path / "cost"
     doc = studies.accuracy_study(acc_dir, betas=(10,), varsigmas=(1.0, 0.5), seeds=(0,), P=10, max_epochs=3,
@@ -160,7 +161,7 @@ def test_study_runs_on_a_pool_equal_runs_in_process(tmp_path):
     # in-process run. Workers use one BLAS thread (another summation order): the
     # log-likelihood may differ by rounding (1e-9 is far above it, far below any change
     # of the trained state), the accuracies are counts and must agree.
-    from saddlepoint import studies
+    from saddlepoint.training import studies
 
     kw = dict(betas=(10,), varsigmas=(1.0, 0.5), seeds=(0,), P=10, max_epochs=3, progress=False)
     studies.accuracy_study(tmp_path / "one", workers=1, **kw)

@@ -12,10 +12,11 @@ import math
 import numpy as np
 import pytest
 
-from saddlepoint import hierarchy as H
-from saddlepoint import model, special
-from saddlepoint.problem import Problem, make_gram
-from saddlepoint.solvers import solve
+from saddlepoint.theory import hierarchy as H
+from saddlepoint.training import model
+from saddlepoint import special
+from saddlepoint.theory.problem import Problem, make_gram
+from saddlepoint.theory.solvers import solve
 from saddlepoint.teacher import gram_teacher, random_teacher
 
 
@@ -102,8 +103,8 @@ def test_duplicate_is_not_a_fixed_point_at_finite_alpha():
     """At finite alpha (the Bayesian posterior, THEORY 4) each copy sees half the data:
     m_hat halves, |h| halves, and the copies' overlaps shrink by a(|h|/2)/a(|h|). Duplication
     gives a fixed point only of the EM (maximum-likelihood) map: on data, or alpha = inf."""
-    from saddlepoint.equations import cluster as cl
-    from saddlepoint.equations import equations_for
+    from saddlepoint.theory.equations import cluster as cl
+    from saddlepoint.theory.equations import equations_for
 
     G = make_gram("overlap", 3, c=0.2)
     pr = Problem(gram=G, P=1, beta=2.0, alpha=3.0, N=math.inf, b_star=1.0)

@@ -11,7 +11,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.special import logsumexp
 
-from saddlepoint import model
+from saddlepoint.training import model
 from saddlepoint.kernels import dam, gibbs
 
 RTOL = 1e-12  # see module docstring
@@ -126,7 +126,7 @@ def test_gibbs_sweep_matches_twin_draw_for_draw(data):
 def test_gibbs_matches_exact_posterior_on_the_circle():
     """N = 2, P = 2, a handful of examples: the posterior exp(M l(w1, w2)) on the torus is
     computed by quadrature and compared with the chain's means (independent reference)."""
-    from saddlepoint.optim import gibbs as run_gibbs
+    from saddlepoint.training.optim import gibbs as run_gibbs
     from saddlepoint.simulate import integrated_autocorrelation_time
 
     gen = np.random.default_rng(7)

@@ -1,4 +1,4 @@
-"""Latent groups (saddlepoint.terms.LatentGroups and DAM(n_groups=...)): the smoothed
+"""Latent groups (saddlepoint.training.terms.LatentGroups and DAM(n_groups=...)): the smoothed
 classification likelihood, its sensitivities against finite differences, its reductions,
 recovery of planted groups, the scikit-learn API, and the errors.
 
@@ -12,9 +12,9 @@ from numpy.testing import assert_allclose
 from scipy.special import logsumexp
 from sklearn.metrics import adjusted_rand_score
 
-from saddlepoint.estimator import DAM
+from saddlepoint.training.estimator import DAM
 from saddlepoint.teacher import hierarchical_teacher
-from saddlepoint.terms import PAPER_GROUP_PRIOR, LatentGroups, Unlabelled
+from saddlepoint.training.terms import PAPER_GROUP_PRIOR, LatentGroups, Unlabelled
 
 # Central differences with step 1e-6 on O(1) inputs: truncation ~ h^2 |f'''| ~ 1e-12 and
 # rounding ~ eps |f| / h ~ 1e-10, so 1e-7 absolute is safe and still fails on a wrong term.
@@ -194,7 +194,7 @@ def test_bad_group_options_are_named(kwargs, match):
 def test_cli_paper_unsupervised_on_patches(tmp_path, capsys):
     import json
 
-    from saddlepoint import data
+    from saddlepoint.training import data
     from saddlepoint.cli import main
 
     images = (np.random.default_rng(5).random((40, 8, 8)) * 255).astype(np.uint8)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from saddlepoint import learned_beta as LB
+from saddlepoint.theory import learned_beta as LB
 from saddlepoint import special
-from saddlepoint.equations import learned_beta as eqlb
-from saddlepoint.problem import Problem, Solution, make_gram
-from saddlepoint.solvers import solve
+from saddlepoint.theory.equations import learned_beta as eqlb
+from saddlepoint.theory.problem import Problem, Solution, make_gram
+from saddlepoint.theory.solvers import solve
 
 
 def _problem(N=200, P=2, P_star=2, alpha=math.inf, varsigma=0.5, C=1, c=0.2, exact=False):
@@ -49,7 +49,7 @@ def test_beta_stationarity_is_the_free_entropy_derivative(rng, alpha, C):
 def test_exact_population_beta_gradient_by_finite_differences():
     """Exact finite-N population: d/dbeta [energy(varsigma beta) - log Z_N(beta)] at fixed
     (m, Q, p) equals varsigma sum_nu E[r_nu x].w^nu - A_N(beta)."""
-    from saddlepoint.equations.population import population_expectations
+    from saddlepoint.theory.equations.population import population_expectations
 
     pr = _problem(N=40, P=2, P_star=2, varsigma=0.6, exact=True)
     m = np.array([[0.8, 0.3], [0.2, 0.7]])
@@ -173,7 +173,7 @@ def test_beta_does_not_couple_to_the_split_mode():
     """The duplicated learned-beta fixed point is a fixed point, its antisymmetric subspace is
     invariant under the Jacobian of the full map (beta included), and its eigenvalue is the
     fixed-beta one at beta_logit = varsigma beta."""
-    from saddlepoint.hierarchy import order_parameter_split
+    from saddlepoint.theory.hierarchy import order_parameter_split
 
     pr = _problem(N=200, P=1, P_star=2, varsigma=0.25, c=0.0)
     sol = solve(pr)
@@ -191,9 +191,9 @@ def test_within_cluster_overlap_shift_against_the_exact_population():
     """<w.x>_r - A_N(beta*) = sum_nu E[r_nu] |c_nu|^2 / (2 N b*) + O(1/N^2): two memories on one
     cluster at tau = 2, exact finite-N population with a fine rule (the default 16-node rule
     has a ~0.3% quadrature error here)."""
-    from saddlepoint import within as W
-    from saddlepoint.equations.population import PopulationEquations, population_expectations
-    from saddlepoint.solvers import initial_state, solve_equations
+    from saddlepoint.theory import within as W
+    from saddlepoint.theory.equations.population import PopulationEquations, population_expectations
+    from saddlepoint.theory.solvers import initial_state, solve_equations
 
     ws = W.solve_within(2, 2.0, 1, c0=W.configuration("pair", 2, 1))
     pred_N = W.responsibility_masses(ws.c, 2.0) @ np.sum(ws.c**2, axis=1) / 2.0
@@ -284,7 +284,7 @@ def test_em_on_teacher_data_matches_the_theory():
 def test_collapse_of_the_learned_beta_at_small_load():
     """Finite alpha: beta = 0 (m = 0) is a fixed point; the Jacobian there has eigenvalues
     +-sqrt(alpha / alpha_c), so it is stable iff alpha < alpha_c = 1/(N varsigma^2 m*^2 q)."""
-    from saddlepoint.jacobian import map_jacobian, sorted_eigenvalues
+    from saddlepoint.theory.jacobian import map_jacobian, sorted_eigenvalues
 
     pr0 = _problem(N=100, P=2, P_star=2, varsigma=0.4, c=0.3, alpha=1.0)
     ac = LB.collapse_alpha(pr0.gram, pr0.N, pr0.b_star, pr0.varsigma, pr0.P)

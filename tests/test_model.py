@@ -1,11 +1,11 @@
-"""Tests of the NumPy DAM core (saddlepoint.model) against independent computations:
+"""Tests of the NumPy DAM core (saddlepoint.training.model) against independent computations:
 brute-force formulas, finite differences, and exact identities of duplication."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from saddlepoint import model
+from saddlepoint.training import model
 
 
 def unit_rows(a):

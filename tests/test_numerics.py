@@ -92,7 +92,7 @@ def _unflushed_softmax(L, axis=-1):
 
 
 def _em_run(X, y, W, beta, pi, p, epochs):
-    from saddlepoint import model
+    from saddlepoint.training import model
 
     lls, subnormal = [], 0
     tiny = np.finfo(float).tiny
@@ -105,7 +105,7 @@ def _em_run(X, y, W, beta, pi, p, epochs):
 
 
 def test_em_with_flush_equals_unflushed_em_and_produces_no_subnormal(rng, monkeypatch):
-    from saddlepoint import model
+    from saddlepoint.training import model
 
     X, y, W0, beta, pi, p0 = _far_apart_problem(rng)
     with monkeypatch.context() as m:
@@ -153,7 +153,7 @@ def test_kernel_responsibilities_hold_no_subnormal(rng):
 
 
 def test_zero_class_weight_stays_a_valid_finite_state(rng):
-    from saddlepoint import model, optim
+    from saddlepoint.training import model, optim
 
     X, y, W0, beta, pi, p0 = _far_apart_problem(rng, beta=30.0)
     p0[0] = [1.0, 0.0, 0.0]  # a zero class weight from the start

@@ -1,4 +1,4 @@
-"""Training algorithms of saddlepoint.optim against independent checks: monotone EM,
+"""Training algorithms of saddlepoint.training.optim against independent checks: monotone EM,
 the Riemannian gradient against finite differences of model.log_likelihood along a
 geodesic, agreement of EM / GD / SGD fixed points, reproducibility and input errors."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from saddlepoint import model, optim
+from saddlepoint.training import model, optim
 from saddlepoint.kernels import dam
 from saddlepoint.teacher import random_teacher
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from saddlepoint.data import write_idx
+from saddlepoint.training.data import write_idx
 from saddlepoint.experiments import ITEM_NAMES, run_paper
 from saddlepoint.experiments import runner as runner_mod
 from saddlepoint.experiments.fig6 import fit_cost, fit_forms

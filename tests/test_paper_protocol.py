@@ -8,11 +8,18 @@ truncation error ~ h^2 |f'''| ~ 1e-10 relative and rounding ~ eps |f| / h ~ 1e-1
 import numpy as np
 import pytest
 
-from saddlepoint import model, optim, special
-from saddlepoint.estimator import DAM
-from saddlepoint.objective import ModelState, batch_statistics, initial_table, log_joint, pass_statistics
-from saddlepoint.optimizers import EM, MomentumSGD
-from saddlepoint.terms import HardLabels, LatentGroups, SmoothedLabels, Unlabelled
+from saddlepoint.training import optim
+from saddlepoint import special
+from saddlepoint.training.estimator import DAM
+from saddlepoint.training.objective import (
+    ModelState,
+    batch_statistics,
+    initial_table,
+    log_joint,
+    pass_statistics,
+)
+from saddlepoint.training.optimizers import MomentumSGD
+from saddlepoint.training.terms import HardLabels, LatentGroups, SmoothedLabels, Unlabelled
 
 FD_RTOL = 1e-6  # see the module docstring
 
@@ -47,7 +54,7 @@ def test_gradients_match_finite_differences(rng, name, make, null):
     term = make(3, y)
     yb = None if name in ("unlabelled", "latent groups") else y
     varsigma = 0.6
-    from saddlepoint.objective import Objective
+    from saddlepoint.training.objective import Objective
 
     obj = Objective(term=term, varsigma=varsigma, learn_beta=True)
     state = _state(rng, 4, X.shape[1], term, null)
@@ -122,7 +129,7 @@ def test_em_fixed_point_with_learned_beta_is_stationary(rng, null):
     r = optim.fit(X, W0, 2.0, y=y, method="em", learn_beta=True, varsigma=0.5, null_memory=null,
                   max_epochs=1000, tol=1e-13)
     assert r.converged
-    from saddlepoint.objective import Objective
+    from saddlepoint.training.objective import Objective
 
     st = r.state
     stats = pass_statistics(X, y, st, Objective(HardLabels(2), 0.5, True), 1000)
@@ -181,7 +188,7 @@ def test_duplicating_a_memory_with_the_null_memory_keeps_the_likelihood(rng):
 
 def test_momentum_step_is_heavy_ball_on_the_gradient(rng):
     X, y = _data(rng, M=80, N=6, C=2)
-    from saddlepoint.objective import Objective
+    from saddlepoint.training.objective import Objective
 
     obj = Objective(HardLabels(2), 1.0, learn_beta=True, learn_p=False)
     st = _state(rng, 3, 6, HardLabels(2), null=False)
@@ -202,7 +209,7 @@ def test_momentum_step_is_heavy_ball_on_the_gradient(rng):
 
 def test_sgd_learned_beta_approaches_em_stationary_beta(rng):
     from sklearn.datasets import load_digits
-    from saddlepoint.data import preprocess
+    from saddlepoint.training.data import preprocess
 
     X, _ = preprocess(load_digits().data[:600], center="image")
     y = load_digits().target[:600]
@@ -272,7 +279,7 @@ def test_flushing_leaves_results_unchanged_and_leaves_no_subnormal(rng):
     1.5e-154 of each row's largest term), and no subnormal number remains in R."""
     from scipy.special import logsumexp
 
-    from saddlepoint.objective import Objective, _batch_core_responsibilities
+    from saddlepoint.training.objective import Objective, _batch_core_responsibilities
 
     X, y = _data(rng, M=200, N=8, C=3)
     term = HardLabels(3)
@@ -314,7 +321,7 @@ def test_float32_training_matches_float64_within_float32_precision():
 
 
 def test_split_state_keeps_the_joint_model_at_zero_displacement(rng):
-    from saddlepoint.growth import split_state
+    from saddlepoint.training.growth import split_state
 
     X, y = _data(rng, M=50, N=6, C=3)
     term = SmoothedLabels(3, 0.1)
@@ -332,7 +339,7 @@ def test_split_state_keeps_the_joint_model_at_zero_displacement(rng):
 
 def test_paper_growth_reaches_p_max_and_carries_beta():
     from sklearn.datasets import load_digits
-    from saddlepoint.growth import grow
+    from saddlepoint.training.growth import grow
 
     d = load_digits()
     dam = DAM.paper(4, beta=5.0, learn_beta=True, varsigma=0.5, batch_size=100, max_epochs=4, random_state=0)
@@ -349,7 +356,7 @@ def test_mirror_step_keeps_vanishing_table_rows_recoverable(rng):
     floor (FLUSH_RELATIVE of the row maximum), never at an absorbing zero; once the push stops,
     the Sinkhorn sweeps of later steps give the row its mass back."""
     from saddlepoint._numerics import FLUSH_RELATIVE
-    from saddlepoint.objective import Objective, PassStatistics
+    from saddlepoint.training.objective import Objective, PassStatistics
 
     term = SmoothedLabels(3, 0.1)
     st = _state(rng, 4, 6, term, null=True)
@@ -374,7 +381,7 @@ def test_column_posterior_keeps_the_prior_at_huge_beta():
     """Two identical memories with opposite classes and masses 0.3 / 0.7 at beta = 1e16: the
     class posterior is exactly (0.3, 0.7). Normalising h = log p(x, c) instead would give
     (0.5, 0.5): at |h| ~ 1e16 the log-prior is below rounding."""
-    from saddlepoint.objective import column_posterior
+    from saddlepoint.training.objective import column_posterior
 
     w = np.array([[0.6, 0.8], [0.6, 0.8]])
     st = ModelState(w, 1e16, np.array([[0.3, 0.0], [0.0, 0.7]]), np.array([0.3, 0.7]))

@@ -9,8 +9,8 @@ import pytest
 from saddlepoint import special
 from saddlepoint.cli import main
 from saddlepoint.io import read_csv_rows
-from saddlepoint.phase import FIELDS, load_sweep, parse_grid, phase_point, sweep
-from saddlepoint.problem import Problem
+from saddlepoint.theory.phase import FIELDS, load_sweep, parse_grid, phase_point, sweep
+from saddlepoint.theory.problem import Problem
 
 INF = math.inf
 

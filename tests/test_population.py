@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 
 from saddlepoint import special
-from saddlepoint.equations.cluster import fixed_point_map
-from saddlepoint.equations.population import (
+from saddlepoint.theory.equations.cluster import fixed_point_map
+from saddlepoint.theory.equations.population import (
     PopulationEquations,
     angle_rule,
     chi2_rule,
     population_expectations,
     population_map,
 )
-from saddlepoint.model import em_map, responsibilities
-from saddlepoint.problem import Problem
-from saddlepoint.solvers import solve
+from saddlepoint.training.model import em_map, responsibilities
+from saddlepoint.theory.problem import Problem
+from saddlepoint.theory.solvers import solve
 from saddlepoint.teacher import gram_teacher, one_hot_class_table
 
 INF = math.inf
@@ -74,7 +74,7 @@ def test_population_expectations_against_exact_vmf_samples(rng):
         for c in range(2):
             s = R[:, nu] * (y == c)
             assert abs(s.mean() - E["S"][nu, c]) < 4.5 * s.std(ddof=1) / math.sqrt(M)
-    # and one EM step of saddlepoint.model on the samples vs one step of the population map:
+    # and one EM step of saddlepoint.training.model on the samples vs one step of the population map:
     # w' = g/|g|, so w'.xi^mu has standard error ~ se(g.xi)/|g| (delta method, the norm's own
     # fluctuation is of the same order: allow 6 of them)
     W_em, p_em = em_map(X, W, beta, pi, p, y, learn_p=True)

@@ -8,8 +8,8 @@ import pytest
 
 from saddlepoint import special
 from saddlepoint.cli import main
-from saddlepoint.problem import Problem, Solution, make_gram
-from saddlepoint.solvers import solve
+from saddlepoint.theory.problem import Problem, Solution, make_gram
+from saddlepoint.theory.solvers import solve
 from saddlepoint.teacher import one_hot_class_table
 
 INF = math.inf

@@ -14,9 +14,9 @@ import pytest
 
 from saddlepoint import io
 from saddlepoint.cli import main
-from saddlepoint.phase import FIELDS, sweep
-from saddlepoint.problem import Problem, Solution
-from saddlepoint.solvers import solve
+from saddlepoint.theory.phase import FIELDS, sweep
+from saddlepoint.theory.problem import Problem, Solution
+from saddlepoint.theory.solvers import solve
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,7 +57,7 @@ def test_torn_last_row_is_recomputed(tmp_out):
 
 
 def test_accuracy_study_refuses_rows_of_another_width(tmp_out):
-    from saddlepoint.studies import ACCURACY_FIELDS, accuracy_study
+    from saddlepoint.training.studies import ACCURACY_FIELDS, accuracy_study
 
     io.append_csv_rows(tmp_out / "accuracy.csv", [dict(beta=6, varsigma=1, seed=0, P=5)], ACCURACY_FIELDS)
     io.save_json(tmp_out / "accuracy_setup.json",
@@ -197,7 +197,7 @@ def test_tampered_solution_is_refused(tmp_path, edit, match):
 
 
 def test_tampered_dam_is_refused(tmp_path, rng):
-    from saddlepoint.estimator import DAM
+    from saddlepoint.training.estimator import DAM
 
     X = rng.standard_normal((120, 6))
     y = (X[:, 0] > 0).astype(int)
@@ -282,7 +282,7 @@ def test_cli_errors_name_flags_not_python_arguments(tmp_out, capsys):
 
 
 def test_a_failing_eigenvalue_solver_is_recorded_not_raised(monkeypatch):
-    import saddlepoint.solvers as S
+    import saddlepoint.theory.solvers as S
 
     def broken(*args, **kwargs):
         raise np.linalg.LinAlgError("Eigenvalues did not converge")

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from saddlepoint import model, optim, simulate
-from saddlepoint.problem import Problem
+from saddlepoint.training import model, optim
+from saddlepoint import simulate
+from saddlepoint.theory.problem import Problem
 from saddlepoint.teacher import random_teacher
 
 

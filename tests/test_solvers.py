@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from saddlepoint.continuation import continuation, is_merged, natural_continuation
-from saddlepoint.equations import equations_for
-from saddlepoint.equations.cluster import fixed_point_map
-from saddlepoint.problem import Problem, make_gram
-from saddlepoint.solvers import descend, solve
+from saddlepoint.theory.continuation import continuation, is_merged, natural_continuation
+from saddlepoint.theory.equations import equations_for
+from saddlepoint.theory.equations.cluster import fixed_point_map
+from saddlepoint.theory.problem import Problem, make_gram
+from saddlepoint.theory.solvers import descend, solve
 from saddlepoint.teacher import one_hot_class_table
 
 INF = math.inf
@@ -161,7 +161,12 @@ def test_stability_by_lanczos_on_the_symmetrized_jacobian(rng, learn_p):
     # with eigenvalues above the floor (beta = 30 sharpens the softmax). Every eigenvalue of
     # modulus >= the floor must come out, equal to dense LAPACK on the analytic Jacobian to
     # 1e-9 (ARPACK to machine precision on a symmetric operator of norm O(10)).
-    from saddlepoint.jacobian import LEADING_FLOOR, map_jacobian, sorted_eigenvalues, stability_eigenvalues
+    from saddlepoint.theory.jacobian import (
+        LEADING_FLOOR,
+        map_jacobian,
+        sorted_eigenvalues,
+        stability_eigenvalues,
+    )
 
     P, P_star = 8, 6
     pr = Problem(gram=make_gram("overlap", P_star, c=0.3), P=P, beta=30.0, alpha=4.0, N=INF, b_star=1.0,
@@ -182,7 +187,7 @@ def test_stability_by_lanczos_on_the_symmetrized_jacobian(rng, learn_p):
 
 @pytest.mark.parametrize("n_outside", [3, 20])
 def test_leading_eigenvalues_hold_every_eigenvalue_above_the_floor(rng, n_outside):
-    from saddlepoint.jacobian import LEADING_FLOOR, leading_eigenvalues, sorted_eigenvalues
+    from saddlepoint.theory.jacobian import LEADING_FLOOR, leading_eigenvalues, sorted_eigenvalues
 
     # A non-normal 300 x 300 matrix with a known spectrum: n_outside eigenvalues of modulus
     # >= the floor (two of them a complex pair, one real above one), the rest inside.

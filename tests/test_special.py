@@ -326,8 +326,8 @@ import sys
 from saddlepoint import special
 print(special.log_vmf_normalizer(10, 3.0), special.mean_resultant_length(10, 3.0), special._kernel)
 print("numba" in sys.modules)
-from saddlepoint.problem import Problem
-from saddlepoint.solvers import solve
+from saddlepoint.theory.problem import Problem
+from saddlepoint.theory.solvers import solve
 import numpy as np
 sol = solve(Problem(gram=np.eye(2), P=2, beta=4.0, alpha=float("inf"), N=float("inf"), b_star=1.0))
 from saddlepoint.cli import build_parser

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from saddlepoint.cli import main
-from saddlepoint.problem import Problem
+from saddlepoint.theory.problem import Problem
 from saddlepoint.verdict import (fit_scaling, merged_entries, seed_note, symmetry_groups, theories)
 
 
@@ -95,7 +95,7 @@ def test_em_self_term_matches_single_memory_maximum(rng):
     """P = P* = 1: the maximum of the likelihood is w = S/|S| exactly (r = 1), so
     E[m] = E_data[S.xi/|S|]; the population value is 1 and the self term predicts
     -(1 - m*^2)/(2 M m*^2) to leading order in N/M."""
-    from saddlepoint.solvers import solve
+    from saddlepoint.theory.solvers import solve
     from saddlepoint.teacher import gram_teacher
     from saddlepoint.verdict import em_finite_sample_shift
 
@@ -146,7 +146,7 @@ def test_branch_barrier_flags_a_posterior_that_visits_both_branches():
     """Overlapping teacher memories (c = 0.3), beta = 5, alpha = 2: specialised and merged
     branches differ by N dPhi ~ 0.9 at N = 100 (Gibbs chains there wander between mirror
     specialised states, overlaps ~0.63 in every entry); orthogonal memories: ~27."""
-    from saddlepoint.problem import make_gram
+    from saddlepoint.theory.problem import make_gram
 
     ov = Problem(gram=make_gram("overlap", P_star=2, c=0.3), P=2, beta=5.0, alpha=2.0, N=100, b_star=1.0)
     orth = Problem(gram=np.eye(2), P=2, beta=5.0, alpha=2.0, N=100, b_star=1.0)

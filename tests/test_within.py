@@ -12,7 +12,7 @@ import pytest
 from scipy.special import expit, ndtr, roots_hermitenorm
 
 from saddlepoint import special
-from saddlepoint import within as W
+from saddlepoint.theory import within as W
 
 
 def _fd_jacobian(c, tau, h=1e-6, **kw):
@@ -168,8 +168,8 @@ def test_cascade_and_critical_tau():
 def test_overlaps_match_exact_finite_n_population():
     """Two memories inside one teacher cluster at beta = tau beta*: the exact finite-N
     population fixed point has w1.w2 -> 1 - |c1 - c2|^2 / (2 N b* m*)."""
-    from saddlepoint.problem import Problem
-    from saddlepoint.solvers import solve
+    from saddlepoint.theory.problem import Problem
+    from saddlepoint.theory.solvers import solve
 
     tau, b_star, N = 2.0, 1.0, 400
     s = W.solve_within(2, tau, 1, c0=W.configuration("pair", 2, 1, 0.5))

@@ -1,7 +1,7 @@
 """Command-line flags describing a teacher-student problem, shared by several sub-commands.
 
 ``add_problem_arguments(parser)`` adds the teacher/student flags; ``problem_from_args(args)``
-turns them into a validated :class:`saddlepoint.problem.Problem`. Used by ``saddlepoint
+turns them into a validated :class:`saddlepoint.theory.problem.Problem`. Used by ``saddlepoint
 solve``, ``phase-diagram``, ``simulate`` and ``hierarchy`` so that the same flags mean the same
 thing everywhere.
 
@@ -70,11 +70,11 @@ def add_problem_arguments(parser, alpha_default=math.inf, n_default=math.inf):
 
 
 def problem_from_args(args):
-    """Build the :class:`~saddlepoint.problem.Problem` described by parsed ``args``.
+    """Build the :class:`~saddlepoint.theory.problem.Problem` described by parsed ``args``.
 
     Raises ValueError (naming the flag) on inconsistent input.
     """
-    from ..problem import Problem, make_gram
+    from ..theory.problem import Problem, make_gram
     from ..teacher import load_gram, one_hot_class_table
     from .._validation import check_memory
 

@@ -63,8 +63,8 @@ def _human(d):
 
 
 def run(args):
-    from ..hierarchy import critical_beta, population_split
-    from ..solvers import solve
+    from ..theory.hierarchy import critical_beta, population_split
+    from ..theory.solvers import solve
 
     problem = problem_from_args(args)
     if not math.isinf(problem.alpha):

@@ -55,8 +55,8 @@ def _grid_count(text):
 
 
 def run(args):
-    from ..phase import load_sweep, parse_grid, sweep
-    from ..problem import PARAMETERS
+    from ..theory.phase import load_sweep, parse_grid, sweep
+    from ..theory.problem import PARAMETERS
 
     from .._validation import check_memory
     from ..io import check_writable

@@ -127,7 +127,7 @@ def simulation_report(problem, res, method, init, with_theory=True):
             d.update(verdicts(problem, res, method, init))
             tm = d["theory_m"]
         if tm is not None and res.K > 0 and method != "gibbs" and np.all(np.isfinite(res.split)):
-            from ..hierarchy import population_split
+            from ..theory.hierarchy import population_split
             from ..simulate import match_students
 
             order = match_students(np.asarray(sol.m))

@@ -25,7 +25,7 @@ __all__ = ["register", "run", "load_init"]
 
 def load_init(path):
     """The Solution saved in ``path`` (for ``--init-from``), validated; errors name the flag."""
-    from ..problem import Solution
+    from ..theory.problem import Solution
 
     try:
         return Solution.load(path)
@@ -94,7 +94,7 @@ def _learned_beta_problem(args, problem):
         return problem
     if math.isinf(problem.N):
         raise ValueError("--learn-beta needs a finite --n: the learned beta is of order N "
-                         "(the large-N limits are in saddlepoint.learned_beta, docs/learned_beta.md)")
+                         "(the large-N limits are in saddlepoint.theory.learned_beta, docs/learned_beta.md)")
     varsigma = 1.0 if args.varsigma is None else args.varsigma
     if not varsigma > 0:
         raise ValueError(f"--varsigma must be > 0, got {varsigma}")
@@ -103,7 +103,7 @@ def _learned_beta_problem(args, problem):
 
 def run(args):
     from ..io import check_writable
-    from ..solvers import solve
+    from ..theory.solvers import solve
 
     problem = _learned_beta_problem(args, problem_from_args(args))
     if args.save:
@@ -118,7 +118,7 @@ def run(args):
     d = sol.to_json()
     d["problem_text"] = problem.describe()
     if sol.beta is not None and sol.converged and math.isinf(problem.alpha):
-        from ..learned_beta import split_at_learned_beta
+        from ..theory.learned_beta import split_at_learned_beta
 
         d["lambda_split"] = [r.lambda_split for r in split_at_learned_beta(sol)]
     emit(d, args.json, _human)

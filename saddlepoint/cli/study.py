@@ -50,7 +50,7 @@ def register(sub):
 
 
 def run(args):
-    from .. import studies
+    from ..training import studies
 
     from ..io import check_writable
 

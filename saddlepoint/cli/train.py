@@ -130,8 +130,9 @@ def _one_writer(fn):
 
 @_one_writer
 def run(args):
-    from .. import data, io
-    from ..estimator import DAM
+    from ..training import data
+    from .. import io
+    from ..training.estimator import DAM
     from ..figures.training import plot_growth, plot_memory_grid
 
     if args.protocol == "paper-unsupervised":
@@ -161,7 +162,7 @@ def run(args):
     y_fit = None if args.unsupervised else split.y_train
     report = {"data": args.data, "P": args.p, "protocol": args.protocol}
     if args.grow:
-        from ..growth import grow
+        from ..training.growth import grow
 
         res = grow(dam, split.X_train, y_fit, P_max=args.p_max, eps=args.eps, which=args.split,
                    rank="mass" if paper else "lambda",
@@ -214,8 +215,9 @@ def _run_paper_unsupervised(args):
     Fig. 4 and Figs. 7-10 on ``patches:6:2:...``); report, model and memory pages in ``--out``."""
     import numpy as np
 
-    from .. import data, io
-    from ..estimator import DAM
+    from ..training import data
+    from .. import io
+    from ..training.estimator import DAM
     from ..figures.memory_pages import memory_pages
 
     out = Path(args.out)

@@ -8,7 +8,7 @@ eigenvalue. With ``--n`` and ``--b-star`` it also maps the positions back to ove
 ``w.w = 1 - |c_nu - c_l|^2 / (2 N b* m*)``.
 
 Cost: seconds. The Gaussian expectations use a trapezoid grid that resolves the softmax at
-this ``tau`` (up to 601^2 nodes in a 2-D span, ``saddlepoint.within.default_rule``) and
+this ``tau`` (up to 601^2 nodes in a 2-D span, ``saddlepoint.theory.within.default_rule``) and
 scrambled Sobol points beyond it or in 3 and more dimensions; the output names the rule.
 ``--tau`` above ``TAU_MAX`` = 1e5 is refused: the responsibilities are then hard at the
 resolution of any fixed rule (the k-means limit) and Newton cannot converge.
@@ -76,7 +76,7 @@ def _human(d):
 
 
 def run(args):
-    from .. import within as W
+    from ..theory import within as W
 
     if args.p < 1:
         raise ValueError(f"--p must be >= 1, got {args.p}")

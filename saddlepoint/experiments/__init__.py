@@ -68,7 +68,7 @@ def run_paper(out, data, scale="quick", only=None, seed=None, workers=1, schedul
         Output folder: figures, ``table1.*``, ``manifest.json``, ``README.md`` and the cached
         runs under ``runs/``.
     data : str
-        Data spec of the MNIST images (``"idx:DIR"``, see :func:`saddlepoint.data.load_dataset`).
+        Data spec of the MNIST images (``"idx:DIR"``, see :func:`saddlepoint.training.data.load_dataset`).
     scale : {"quick", "paper", "tiny"}
         See :mod:`saddlepoint.experiments.settings`.
     only : list of str or comma-separated str, optional

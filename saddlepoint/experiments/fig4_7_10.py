@@ -24,7 +24,7 @@ ITEMS = ("fig4", "fig7", "fig8", "fig9", "fig10")
 
 def patches(params):
     """Training patches on the unit sphere (float32) of the experiment's training images."""
-    from ..data import preprocess_patches
+    from ..training.data import preprocess_patches
 
     v = params["settings"]
     split = load_split(**params["data"])
@@ -37,7 +37,7 @@ def patches(params):
 
 def fit_patches(params):
     """Job: the unsupervised patch run; returns memories, group table, group sizes, beta."""
-    from ..estimator import DAM
+    from ..training.estimator import DAM
 
     v = params["settings"]
     X = patches(params)

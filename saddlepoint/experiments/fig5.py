@@ -35,7 +35,7 @@ def require_umap():
 
 
 def _unit_images(X):
-    from ..data import preprocess
+    from ..training.data import preprocess
 
     Xc = np.asarray(X, float) - np.asarray(X, float).mean(axis=1, keepdims=True)
     return preprocess(Xc)[0]
@@ -94,7 +94,7 @@ def fit_dynamics(params):
         dam = paper_dam(v, v["P"], max_epochs=v["max_epochs"], init=W0, **common)
         dam.fit(X, y, callback=record)
     else:
-        from ..growth import grow
+        from ..training.growth import grow
 
         W0 = sample_vmf(mean, float(v["init_kappa"]), int(v["P0"]), rng)
         dam = paper_dam(v, v["P0"], max_epochs=v["stage_max_epochs"], init=W0, **common)

@@ -64,7 +64,7 @@ def time_run(params):
         work = float(dam.n_epochs_) * P_max
         stages = 1
     else:
-        from ..growth import grow
+        from ..training.growth import grow
 
         dam = _dam(v, arm, int(v["P0"]), seed, v["stage_max_epochs"])
         t0, c0 = time.perf_counter(), time.process_time()

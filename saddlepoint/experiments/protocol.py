@@ -18,7 +18,7 @@ CLASS_ROWS = [str(c) for c in range(10)] + ["none"]
 def paper_dam(v, P, *, beta, learn_beta, varsigma, seed, max_epochs, early_stopping=True, **overrides):
     """``DAM.paper`` with the optimiser settings ``v`` (batch, momentum, step, label smoothing,
     validation split, patience, Sinkhorn sweeps) of an experiment."""
-    from ..estimator import DAM
+    from ..training.estimator import DAM
 
     kw = dict(batch_size=v["batch_size"], momentum=v["momentum"], lr=v["lr"], label_smoothing=v["label_smoothing"],
               validation_fraction=v.get("validation_fraction", 0.1), n_iter_no_change=v.get("n_iter_no_change", 1),

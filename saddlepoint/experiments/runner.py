@@ -202,7 +202,7 @@ def load_split(spec, n_train, n_test):
     ValueError
         If the data set is too small for ``n_train`` and ``n_test`` (naming ``--data``).
     """
-    from ..data import load_dataset
+    from ..training.data import load_dataset
 
     ds = load_dataset(spec)
     if ds.X_test is not None:

@@ -95,7 +95,7 @@ def make(outdir, quick):
     """
     from ..io import save_json
     from . import current_run
-    from ..problem import Problem
+    from ..theory.problem import Problem
     from ..simulate import finite_size_scaling
     from ..verdict import scaling_summary
 

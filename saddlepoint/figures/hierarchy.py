@@ -27,7 +27,7 @@ __all__ = ["make_split", "make_cascade", "split_data", "split_steps", "cascade_d
 
 
 def _hier_problem(N=math.inf):
-    from ..problem import Problem, make_gram
+    from ..theory.problem import Problem, make_gram
 
     teacher = {"kind": "hierarchy", "K1": 2, "K2": 2, "c0": 0.1, "c1": 0.6}
     G = make_gram("hierarchy", K1=2, K2=2, c0=0.1, c1=0.6)
@@ -49,7 +49,7 @@ def split_data(quick=False, advance=None):
     """Compute the ``hierarchy_split`` data: rows of (N, branch, beta, lambda, m...) and the
     critical betas (keys: :data:`CRITICAL_LABELS`). ``advance()`` is called after each of
     its :func:`split_steps` steps."""
-    from ..hierarchy import critical_beta, split_profile
+    from ..theory.hierarchy import critical_beta, split_profile
 
     advance = advance or (lambda n=1: None)
 
@@ -160,7 +160,7 @@ def make_split(outdir, quick=False):
 
 
 def _branches():
-    from ..within import configuration
+    from ..theory.within import configuration
 
     return [
         ("P=2 1D pair", 2, 1, configuration("pair", 2, 1)),
@@ -176,7 +176,7 @@ def _branches():
 def cascade_data(quick=False, advance=None):
     """Rows (branch, P, dim, tau, spread, free_energy, stable, converged) of the cascade;
     ``advance()`` is called after each branch."""
-    from ..within import cascade
+    from ..theory.within import cascade
 
     advance = advance or (lambda n=1: None)
 
@@ -214,7 +214,7 @@ def make_cascade(outdir, quick=False):
     import matplotlib.pyplot as plt
 
     from ..io import append_csv_rows, metadata, read_csv_rows, save_json
-    from ..within import critical_tau
+    from ..theory.within import critical_tau
     from . import current_run
 
     run = current_run()

@@ -33,7 +33,7 @@ PAPER_VARSIGMAS = (0.25, 0.6)
 
 
 def _problem(N, P, P_star, varsigma, alpha=math.inf, exact=False):
-    from ..problem import Problem
+    from ..theory.problem import Problem
 
     return Problem(gram=np.eye(P_star), P=P, beta=1.0, alpha=alpha, N=N, b_star=1.0, learn_beta=True,
                    varsigma=varsigma, exact=exact, teacher={"kind": "orthogonal", "c": 0.0})
@@ -41,9 +41,9 @@ def _problem(N, P, P_star, varsigma, alpha=math.inf, exact=False):
 
 def tau_data(quick=False):
     """Rows (b_star, N, varsigma, tau, tau_eff) for panel (a) and the cascade thresholds."""
-    from ..learned_beta import one_per_cluster_tau, varsigma_max
-    from ..solvers import solve
-    from ..within import critical_tau
+    from ..theory.learned_beta import one_per_cluster_tau, varsigma_max
+    from ..theory.solvers import solve
+    from ..theory.within import critical_tau
 
     rows = []
     for bs in B_STARS:
@@ -63,7 +63,7 @@ def tau_data(quick=False):
 
 def phase_data(quick=False, N=100):
     """Rows (alpha, varsigma, phase, b, ...) for panel (b) and the threshold lines."""
-    from ..learned_beta import collapse_alpha, merged_critical_varsigma, phase_point
+    from ..theory.learned_beta import collapse_alpha, merged_critical_varsigma, phase_point
 
     alphas = np.geomspace(0.1, 100.0, 8 if quick else 15)
     varsigmas = np.linspace(0.05, 1.0, 7 if quick else 13)
@@ -82,8 +82,8 @@ def phase_data(quick=False, N=100):
 
 def split_data(quick=False):
     """Rows (case, N, varsigma, lambda_split) for panel (c)."""
-    from ..learned_beta import one_per_cluster_tau, split_at_learned_beta
-    from ..solvers import solve
+    from ..theory.learned_beta import one_per_cluster_tau, split_at_learned_beta
+    from ..theory.solvers import solve
 
     rows = []
     vs = np.linspace(0.02, 1.0, 100)

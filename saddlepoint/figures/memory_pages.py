@@ -8,7 +8,7 @@ groups, with the "none" column as the last heatmap row when there is one. Memori
 sorted by their dominant row (class or group), then by decreasing weight on it, so that a
 page reads group by group.
 
-Plotting only: the data come from a fitted :class:`saddlepoint.estimator.DAM` (``W_`` and
+Plotting only: the data come from a fitted :class:`saddlepoint.training.estimator.DAM` (``W_`` and
 its table), saved by the caller.
 """
 

@@ -1,6 +1,6 @@
 """Phase diagrams of the teacher-student DAM (docs/saddle_point.md): specialised vs merged phases.
 
-Six panels; (a)-(e) are resumable sweeps (:func:`saddlepoint.phase.sweep`) whose table is saved
+Six panels; (a)-(e) are resumable sweeps (:func:`saddlepoint.theory.phase.sweep`) whose table is saved
 beside the figure in ``<outdir>/phase_diagram_data/<panel>/``:
 
 (a) ``(alpha, beta)``, ``P = P* = 2`` orthogonal teacher, ``N = inf``, ``b* = 1``; colour: the
@@ -28,7 +28,7 @@ __all__ = ["make", "plot_sweep", "panel_problems", "sweep_title", "AXIS_LABELS"]
 
 def panel_problems():
     """The base problems and sweep axes of the four panels (name -> spec dicts)."""
-    from ..problem import Problem, make_gram
+    from ..theory.problem import Problem, make_gram
     from ..teacher import one_hot_class_table
 
     base2 = Problem(gram=np.eye(2), P=2, beta=2.0, alpha=1.0, N=math.inf, b_star=1.0,
@@ -85,7 +85,7 @@ def sweep_title(problem, x, y):
 
 
 def plot_sweep(out, title="", name="phase_diagram"):
-    """Draw one sweep directory (as written by :func:`saddlepoint.phase.sweep`) to
+    """Draw one sweep directory (as written by :func:`saddlepoint.theory.phase.sweep`) to
     ``<out>/<name>.png``; returns the path. The colour is the specialisation of the
     equilibrium state (0 in the merged phase), the white line the phase boundary, hatching
     the points where both phases are linearly stable."""
@@ -94,7 +94,7 @@ def plot_sweep(out, title="", name="phase_diagram"):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..phase import load_sweep
+    from ..theory.phase import load_sweep
 
     meta, g = load_sweep(out, name)
     p = meta["parameters"]
@@ -160,7 +160,7 @@ def make(outdir, quick):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..phase import load_sweep, parse_grid, sweep
+    from ..theory.phase import load_sweep, parse_grid, sweep
     from . import current_run
 
     run = current_run()
@@ -253,9 +253,9 @@ def _draw_distinct(fig, ax, X, Y, n_distinct):
 def _continuation_data(out):
     """Panel (f): the merged and the specialised branches of P = P* = 2 (G = I, alpha = inf)
     traced in beta by pseudo-arclength continuation; saved as CSV with the events as JSON."""
-    from ..continuation import continuation
+    from ..theory.continuation import continuation
     from ..io import append_csv_rows, metadata, save_json
-    from ..problem import Problem
+    from ..theory.problem import Problem
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """Figures of DAM training on data (docs/training.md): the memories of a DAM trained on digits, and
 the splitting growth curve (accuracy and split eigenvalues per stage).
 
-Data are generated through the public API (:class:`saddlepoint.estimator.DAM`,
-:func:`saddlepoint.growth.grow`) and saved beside each figure (npz / CSV / JSON); plotting
+Data are generated through the public API (:class:`saddlepoint.training.estimator.DAM`,
+:func:`saddlepoint.training.growth.grow`) and saved beside each figure (npz / CSV / JSON); plotting
 is separate (:func:`plot_memory_grid`, :func:`plot_growth`).
 """
 
@@ -78,7 +78,7 @@ def plot_memory_grid(W, path, image_shape=None, labels=None, title=None, max_mem
 def plot_growth(stages, path, full_width=None, title=None):
     """Growth curve: test / nearest-memory accuracy and split eigenvalues against ``P``.
 
-    ``stages`` are rows of :attr:`saddlepoint.growth.GrowthResult.stages` (or the CSV).
+    ``stages`` are rows of :attr:`saddlepoint.training.growth.GrowthResult.stages` (or the CSV).
     ``full_width``: optional rows ``{"P", "test_accuracy"}`` of full-width training to
     compare with.
     """
@@ -125,8 +125,8 @@ def make_memories(outdir, quick):
     weights p^y_nu); the title gives the test accuracy of the classifier P(y|x) and of the
     nearest memory.
     """
-    from .. import data
-    from ..estimator import DAM
+    from ..training import data
+    from ..training.estimator import DAM
     from . import current_run
 
     run = current_run()
@@ -158,9 +158,9 @@ def make_growth(outdir, quick):
     lambda_split over the memories before each split (a memory is a saddle direction when
     lambda_split > 1; docs/training.md).
     """
-    from .. import data
-    from ..estimator import DAM
-    from ..growth import grow
+    from ..training import data
+    from ..training.estimator import DAM
+    from ..training.growth import grow
 
     outdir = Path(outdir)
     split = data.train_test(data.load_dataset("digits"), seed=0)

@@ -3,7 +3,7 @@
 - :mod:`saddlepoint.kernels.vmf`: exact von Mises-Fisher sampling (twin:
   :mod:`saddlepoint.vmf`); ``sample_vmf_into`` is callable from other kernels;
 - :mod:`saddlepoint.kernels.dam`: DAM training statistics and steps (twin:
-  :mod:`saddlepoint.model`);
+  :mod:`saddlepoint.training.model`);
 - :mod:`saddlepoint.kernels.gibbs`: exact Gibbs sampler of the DAM posterior;
 - :mod:`saddlepoint.kernels.special`: the vMF special functions point by point (twin:
   :mod:`saddlepoint.special`, which loads them only once a process has made enough calls).

@@ -1,7 +1,7 @@
 """Numba kernels for training a DAM on data (docs/theory.md, sections 2-3), each with a NumPy twin.
 
 The kernels take arrays and scalars only; validation is the caller's job
-(:mod:`saddlepoint.model`, :mod:`saddlepoint.optim`). Every kernel has a NumPy twin with the
+(:mod:`saddlepoint.training.model`, :mod:`saddlepoint.training.optim`). Every kernel has a NumPy twin with the
 same arithmetic, and ``tests/test_kernels.py`` checks that they agree on small inputs.
 
 Conventions shared by the kernels:

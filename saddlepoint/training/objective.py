@@ -13,7 +13,7 @@ as a special case:
   at the start, halved by each split; the null memory's mass is fixed), column sums are
   ``total mass x column_targets``. The probabilities are ``pi = m / sum m`` and
   ``p = J / m``; ``log p(x, c) = log sum_nu J[nu, c] e^{L_nu} - log sum m``;
-* a :class:`~saddlepoint.terms.LabelTerm` that turns ``h = log p(x, .)`` into the loss and
+* a :class:`~saddlepoint.training.terms.LabelTerm` that turns ``h = log p(x, .)`` into the loss and
   the column sensitivities ``Y = -d loss / d h``.
 
 With ``Y`` every derivative is a responsibility-weighted sum (docs/training.md derives them):
@@ -33,9 +33,9 @@ import dataclasses
 
 import numpy as np
 
-from . import special
-from ._numerics import FLUSH_RELATIVE, flush_small
-from ._validation import check_real
+from .. import special
+from .._numerics import FLUSH_RELATIVE, flush_small
+from .._validation import check_real
 from .terms import LabelTerm
 
 __all__ = ["Objective", "ModelState", "PassStatistics", "batch_statistics", "pass_statistics",
@@ -64,7 +64,7 @@ class Objective:
 
     def __post_init__(self):
         if not isinstance(self.term, LabelTerm):
-            raise TypeError(f"term must be a saddlepoint.terms.LabelTerm, got {type(self.term).__name__}")
+            raise TypeError(f"term must be a saddlepoint.training.terms.LabelTerm, got {type(self.term).__name__}")
         v = check_real("varsigma", self.varsigma, minimum=0.0, maximum=1.0, strict=False)
         if v == 0.0:
             raise ValueError("varsigma must be > 0")
@@ -299,7 +299,7 @@ def responsibilities(X, y, state, objective, batch_size):
     """The memories' responsibilities ``R[a, nu]`` of the objective over a data set, (M, P).
 
     ``R[a, nu] = sum_c Y[a, c] r_nu(a, c)`` (module docstring): the weights of the memory
-    gradients and of the split operators of :mod:`saddlepoint.growth`.
+    gradients and of the split operators of :mod:`saddlepoint.training.growth`.
     """
     M = X.shape[0]
     out = np.empty((M, state.P))

@@ -37,7 +37,7 @@ import math
 import numpy as np
 from scipy.special import roots_hermitenorm, roots_legendre
 
-from .._numerics import softmax
+from ..._numerics import softmax
 from .cluster import update_class_weights
 from . import Equations
 

@@ -2,7 +2,7 @@
 
 The paper trains ``beta`` with ``varsigma`` fixed: logits ``varsigma beta w.x``, normaliser
 ``log Z_N(beta)``. Its stationarity equation ``A_N(beta) = varsigma <w.x>_r`` makes ``beta`` an
-order parameter; :mod:`saddlepoint.equations.learned_beta` solves it together with the
+order parameter; :mod:`saddlepoint.theory.equations.learned_beta` solves it together with the
 saddle-point equations at finite ``N``. This module holds the large-``N`` consequences:
 
 * **Scaling A** (``varsigma = O(1)``): ``<w.x>_r = O(1)`` so ``beta = b N`` with
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from ._validation import check_int, check_real
-from .special import (
+from .._validation import check_int, check_real
+from ..special import (
     inverse_mean_resultant_length,
     large_n_inverse_mean_resultant_length,
     large_n_mean_resultant_length,
@@ -170,7 +170,7 @@ def merged_critical_varsigma(gram, N, b_star):
     All memories merged sit at ``Xi^T 1`` normalised, ``<w.x>_r = m* sqrt(1^T G 1)/P*``, and
     the cluster-regime merged state loses stability when the logit inverse temperature
     ``varsigma beta`` passes ``beta_c = sqrt(1^T G 1)/(m* kappa_max)``
-    (:func:`saddlepoint.hierarchy.critical_beta_merged`). With
+    (:func:`saddlepoint.theory.hierarchy.critical_beta_merged`). With
     ``beta = A_N^{-1}(varsigma <w.x>_r)`` the condition ``varsigma beta = beta_c`` is
     increasing in ``varsigma`` and has one root, found by ``brentq``.
 
@@ -288,7 +288,7 @@ class LearnedWithin:
         Leading order, independent of the arrangement: one memory per cluster.
     overlap_shift : float
         ``<w.x>_r - A_N(beta*) = sum_nu E[r_nu] |c_nu|^2 / (2 N b*)`` (0 without ``N``).
-    solution : saddlepoint.within.WithinSolution
+    solution : saddlepoint.theory.within.WithinSolution
         The memories' arrangement at ``tau_eff``.
     iterations : int
     """
@@ -324,7 +324,7 @@ def within_learned(P, b_star, varsigma, N=None, dim=None, c0=None, pi=None, tol=
     ``t`` of ``w.x`` averages to ``A_N(beta*)`` because the responsibilities sum to one). So at
     leading order ``tau = tau0`` (:func:`one_per_cluster_tau`) whatever the arrangement, and
     the memories solve the within-cluster equations at ``tau_eff = varsigma tau``
-    (:func:`saddlepoint.within.solve_within`). With ``N`` the ``O(1/N)`` shift is iterated to
+    (:func:`saddlepoint.theory.within.solve_within`). With ``N`` the ``O(1/N)`` shift is iterated to
     self-consistency: ``A_N(beta) = varsigma (A_N(beta*) + shift)``.
 
     Parameters
@@ -334,7 +334,7 @@ def within_learned(P, b_star, varsigma, N=None, dim=None, c0=None, pi=None, tol=
     N : float, optional
         Dimension for the ``O(1/N)`` correction (None: leading order).
     dim, c0, pi, **kw
-        Passed to :func:`saddlepoint.within.solve_within` (``c0`` default: the ``pair``
+        Passed to :func:`saddlepoint.theory.within.solve_within` (``c0`` default: the ``pair``
         configuration of amplitude 1, so that a split arrangement is found where it exists).
 
     Returns
@@ -377,11 +377,11 @@ def split_at_learned_beta(solution, **quadrature):
     responsibility and ``<w.x>_r`` are unchanged), and an antisymmetric displacement
     ``w +- e d`` changes ``<w.x>_r`` only at order ``e^2``, so ``beta`` does not enter the
     antisymmetric block at linear order: ``J_-`` is the fixed-``beta`` split operator at
-    ``beta_logit = varsigma beta`` (:func:`saddlepoint.hierarchy.population_split`).
+    ``beta_logit = varsigma beta`` (:func:`saddlepoint.theory.hierarchy.population_split`).
 
     Returns
     -------
-    list of saddlepoint.hierarchy.SplitResult
+    list of saddlepoint.theory.hierarchy.SplitResult
     """
     from .hierarchy import population_split
 
@@ -437,7 +437,7 @@ def simulate_em(N_values, groups, b_star, varsigma, alpha, seeds, rng=0, gram=No
     For each ``N`` and seed: a teacher with Gram ``gram`` (default orthogonal) and
     ``beta* = b* N``, ``M = alpha N`` examples, memories started at the normalised sums of
     their groups' teacher memories plus isotropic noise of norm ``noise``, ``beta`` started at
-    ``beta*/2``, then :func:`saddlepoint.optim.fit` (``method="em"``, ``learn_beta=True``) to
+    ``beta*/2``, then :func:`saddlepoint.training.optim.fit` (``method="em"``, ``learn_beta=True``) to
     convergence.
 
     Returns
@@ -446,9 +446,9 @@ def simulate_em(N_values, groups, b_star, varsigma, alpha, seeds, rng=0, gram=No
         One row per run: ``N``, ``seed``, ``b`` (``beta/N``), ``m`` (list over memories of
         the overlaps with their own clusters), ``wx`` (training ``<w.x>_r``), ``converged``.
     """
-    from ._validation import check_rng
-    from .optim import fit
-    from .teacher import gram_teacher
+    from .._validation import check_rng
+    from ..training.optim import fit
+    from ..teacher import gram_teacher
 
     P_star = len([mu for g in groups for mu in g])
     G = np.eye(P_star) if gram is None else np.asarray(gram, dtype=float)

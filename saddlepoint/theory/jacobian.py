@@ -17,7 +17,7 @@ bifurcation (fold or symmetry breaking); eigenvalues are reported by decreasing 
 
 import numpy as np
 
-from ._numerics import blas_threads
+from .._numerics import blas_threads
 
 __all__ = [
     "finite_difference_jacobian",
@@ -57,7 +57,7 @@ def map_jacobian(equations, s, method="auto", step=1e-6):
 
     Parameters
     ----------
-    equations : saddlepoint.equations.Equations
+    equations : saddlepoint.theory.equations.Equations
     s : array
     method : {"auto", "analytic", "fd"}
         ``auto`` uses the analytic form when the regime has one, else finite differences.

@@ -1,6 +1,6 @@
 """Phase diagrams: 2-D sweeps of the saddle-point equations (docs/saddle_point.md, section 2).
 
-At every grid point ``(x, y)`` (two scalar parameters of :data:`saddlepoint.problem.PARAMETERS`)
+At every grid point ``(x, y)`` (two scalar parameters of :data:`saddlepoint.theory.problem.PARAMETERS`)
 the equations are solved twice, from the symmetric (merged) and from the specialised
 initialisation. The merged state is a fixed point by symmetry, so the first solve always
 follows the merged branch (stable or not); the second finds the specialised branch where it
@@ -8,7 +8,7 @@ exists. The row records both, with their free entropies, spectral radii and stab
 the equilibrium phase: among converged, linearly stable solutions, the one with the larger
 free entropy (for ``alpha = inf``: the larger energy, the O(alpha) coefficient). When the
 specialised start lands on a saddle (possible for ``P != P*``) or on an unstable merged
-state, :func:`saddlepoint.solvers.descend` follows the unstable mode to a stable state.
+state, :func:`saddlepoint.theory.solvers.descend` follows the unstable mode to a stable state.
 
 Sweeps run their chunks of grid points on a local process pool or a dask cluster
 (:func:`saddlepoint.parallel.map_unordered`), write each finished chunk of rows at once to a tidy CSV table
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_int
+from .._validation import check_int
 from .continuation import is_merged
-from .io import append_csv_rows, check_resume, load_json, output_lock, read_csv_rows
-from .parallel import engine, map_unordered, slots
+from ..io import append_csv_rows, check_resume, load_json, output_lock, read_csv_rows
+from ..parallel import engine, map_unordered, slots
 from .problem import PARAMETERS, Problem
 from .solvers import descend, solve
 
@@ -166,7 +166,7 @@ def sweep(problem, x, x_values, y, y_values, out, workers=2, progress=True, resu
     problem : Problem
         Base problem; ``x`` and ``y`` are set with :meth:`Problem.with_parameter`.
     x, y : str
-        Parameter names (:data:`saddlepoint.problem.PARAMETERS`), different.
+        Parameter names (:data:`saddlepoint.theory.problem.PARAMETERS`), different.
     x_values, y_values : array-like
     out : path
         Output directory: ``<name>.csv`` (tidy rows, one per grid point) and ``<name>.json``
@@ -191,7 +191,7 @@ def sweep(problem, x, x_values, y, y_values, out, workers=2, progress=True, resu
     dict with ``csv``, ``json`` (paths), ``computed`` and ``skipped`` (point counts).
     """
     if not isinstance(problem, Problem):
-        raise TypeError("problem must be a saddlepoint.problem.Problem")
+        raise TypeError("problem must be a saddlepoint.theory.problem.Problem")
     for nm, val in (("x", x), ("y", y)):
         if val not in PARAMETERS:
             raise ValueError(f"{nm} must be one of {PARAMETERS}, got {val!r}")

@@ -11,7 +11,7 @@ the eigenvalues of the fixed-point map's Jacobian and the free entropy.
 Both are frozen dataclasses that validate on construction and round-trip through JSON.
 
 A DAM with duplicated memories (docs/hierarchy.md) is simply a Problem with ``P + 1`` memories and a
-non-uniform prior ``pi``: every equation of :mod:`saddlepoint.equations` takes ``pi`` into
+non-uniform prior ``pi``: every equation of :mod:`saddlepoint.theory.equations` takes ``pi`` into
 account.
 """
 
@@ -23,10 +23,10 @@ from typing import Optional
 
 import numpy as np
 
-from . import __version__
-from ._validation import check_array, check_int, check_probability_rows, check_real
-from .io import check_version, from_jsonable, load_json, save_json, to_jsonable
-from .teacher import check_gram, hierarchical_gram, uniform_overlap_gram
+from .. import __version__
+from .._validation import check_array, check_int, check_probability_rows, check_real
+from ..io import check_version, from_jsonable, load_json, save_json, to_jsonable
+from ..teacher import check_gram, hierarchical_gram, uniform_overlap_gram
 
 __all__ = [
     "Problem",
@@ -129,7 +129,7 @@ class Problem:
         ``N`` and ``alpha = inf``.
     p_update : {"sinkhorn", "mstep"}
         Update of learned class weights: the Sinkhorn (KL) projection of docs/saddle_point.md, section 2, or the
-        exact balanced M-step (:func:`saddlepoint.model.balanced_mstep`), whose fixed points
+        exact balanced M-step (:func:`saddlepoint.training.model.balanced_mstep`), whose fixed points
         are stationary points of the free entropy in ``p``.
     teacher : dict, optional
         How ``gram`` was built (``{"kind": "overlap", "c": 0.3}`` ...), used by
@@ -255,7 +255,7 @@ class Problem:
         cached = self.__dict__.get("_m_star")
         if cached is not None:
             return cached
-        from . import special
+        from .. import special
 
         if math.isinf(self.N):
             value = float(special.large_n_mean_resultant_length(self.b_star))
@@ -392,7 +392,7 @@ class Solution:
     jacobian_eigenvalues : array (complex)
         Eigenvalues of the Jacobian of the fixed-point map, by decreasing modulus: all of
         them for states of at most 256 components, else every one of modulus >= 0.9
-        (:func:`saddlepoint.jacobian.leading_eigenvalues`; the spectral radius and the
+        (:func:`saddlepoint.theory.jacobian.leading_eigenvalues`; the spectral radius and the
         stability verdict are exact either way).
     stable : bool
         Spectral radius of the Jacobian below one (a linearly attracting fixed point).
@@ -467,7 +467,7 @@ class Solution:
 
     def finite_n_correction(self, M=None):
         """The O(1/N)-corrected posterior mean at this finite-N, finite-alpha saddle point
-        (:func:`saddlepoint.finite_n.finite_n_correction`, docs/finite_n.md)."""
+        (:func:`saddlepoint.theory.finite_n.finite_n_correction`, docs/finite_n.md)."""
         from .finite_n import finite_n_correction
 
         return finite_n_correction(self, M=M)

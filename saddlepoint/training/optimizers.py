@@ -1,7 +1,7 @@
 """Optimisers of the training objective, as small plug-ins on one base (as emcee's moves).
 
-Each optimiser advances a :class:`~saddlepoint.objective.ModelState` by one epoch of the
-:class:`~saddlepoint.objective.Objective` and returns the epoch's statistics:
+Each optimiser advances a :class:`~saddlepoint.training.objective.ModelState` by one epoch of the
+:class:`~saddlepoint.training.objective.Objective` and returns the epoch's statistics:
 
 * :class:`EM` - full-batch expectation-maximisation (an ECM step, monotone in the objective):
   ``w^nu <- G_nu / |G_nu|``; with ``learn_beta`` the closed-form
@@ -25,10 +25,11 @@ Each optimiser advances a :class:`~saddlepoint.objective.ModelState` by one epoc
 
 import numpy as np
 
-from . import model, special
-from ._numerics import FLUSH_RELATIVE
-from ._validation import check_int, check_real
-from .kernels.dam import momentum_sphere_step
+from . import model
+from .. import special
+from .._numerics import FLUSH_RELATIVE
+from .._validation import check_int, check_real
+from ..kernels.dam import momentum_sphere_step
 from .objective import batch_statistics, pass_statistics
 
 __all__ = ["Optimizer", "EM", "MomentumSGD", "sinkhorn_sweeps"]

@@ -41,9 +41,9 @@ from scipy import optimize
 from scipy.special import ndtri
 from scipy.stats import qmc
 
-from . import __version__
-from ._numerics import softmax
-from ._validation import check_array, check_int, check_probability_rows, check_real
+from .. import __version__
+from .._numerics import softmax
+from .._validation import check_array, check_int, check_probability_rows, check_real
 
 __all__ = [
     "GaussianRule",
@@ -716,7 +716,7 @@ def overlaps_from_c(c, N, b_star):
 
     ``m* = a(b*)``, the large-N mean resultant length. Valid to leading order in ``1/N``.
     """
-    from .special import large_n_mean_resultant_length as a_large_n
+    from ..special import large_n_mean_resultant_length as a_large_n
 
     c = _check_c(c)
     N = check_real("N", N, minimum=2.0)
@@ -733,7 +733,7 @@ def logit_noise_variance(beta, beta_star, m, N):
     fixed unit ``w`` with ``w.xi = m``: ``Var(t) = A_N'`` along ``xi`` and ``A_N/beta*`` in
     every orthogonal direction (docs/theory.md, section 1), no cross term. Vectorised over ``m``.
     """
-    from .special import mean_resultant_length as A_N, mean_resultant_length_prime as A_N_prime
+    from ..special import mean_resultant_length as A_N, mean_resultant_length_prime as A_N_prime
 
     beta = check_real("beta", beta, minimum=0.0)
     beta_star = check_real("beta_star", beta_star, minimum=0.0, strict=True)

@@ -3,8 +3,8 @@
 Each regime supplies only its primitives, gathered in a subclass of :class:`Equations`: the
 fixed-point map on a flat state vector, optionally an analytic Jacobian, the free entropy
 and the order parameters. Solving, Jacobians by finite differences, continuation and sweeps
-are written once (:mod:`saddlepoint.solvers`, :mod:`saddlepoint.jacobian`,
-:mod:`saddlepoint.continuation`, :mod:`saddlepoint.phase`) and work for every regime.
+are written once (:mod:`saddlepoint.theory.solvers`, :mod:`saddlepoint.theory.jacobian`,
+:mod:`saddlepoint.theory.continuation`, :mod:`saddlepoint.theory.phase`) and work for every regime.
 
 Regimes:
 
@@ -22,7 +22,7 @@ carries it (the exact population map).
 
 import numpy as np
 
-from .._validation import check_rng
+from ..._validation import check_rng
 
 __all__ = ["Equations", "equations_for", "student_coefficients_init"]
 
@@ -80,7 +80,7 @@ class Equations:
 
     Parameters
     ----------
-    problem : saddlepoint.problem.Problem
+    problem : saddlepoint.theory.problem.Problem
     """
 
     #: whether the state carries the student Gram Q (off-diagonal upper triangle)
@@ -158,7 +158,7 @@ class Equations:
     def stability_operator(self, s):
         """A symmetric :class:`scipy.sparse.linalg.LinearOperator` whose spectrum is that of
         ``dF/ds`` plus zeros, applied without forming the Jacobian, or None when the regime
-        has none (:func:`saddlepoint.jacobian.stability_eigenvalues`)."""
+        has none (:func:`saddlepoint.theory.jacobian.stability_eigenvalues`)."""
         return None
 
     def order_parameters(self, s):

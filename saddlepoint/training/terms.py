@@ -2,7 +2,7 @@
 
 The DAM's joint model gives, for an example ``x`` and a column ``c`` of the joint table ``J``
 (a class, a latent group, or the extra "none" class), the log joint
-``h_c(x) = log p(x, c) = log sum_nu J[nu, c] exp(L_nu(x))`` (see :mod:`saddlepoint.objective`).
+``h_c(x) = log p(x, c) = log sum_nu J[nu, c] exp(L_nu(x))`` (see :mod:`saddlepoint.training.objective`).
 A *label term* turns ``h`` and the example's label into the per-example loss and its
 sensitivities ``Y_c = -d loss / d h_c``; every gradient and EM statistic of the model is then
 a ``Y``-weighted sum over columns, so a new loss is one small class here (as emcee's moves):
@@ -23,7 +23,7 @@ uniform ``1/C`` (``class_prior="balanced"``) or the empirical (smoothed) class f
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_real
+from .._validation import check_array, check_int, check_real
 
 __all__ = ["LabelTerm", "HardLabels", "SmoothedLabels", "Unlabelled", "LatentGroups", "PAPER_GROUP_PRIOR",
            "class_frequencies"]

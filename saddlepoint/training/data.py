@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_real, check_rng, float_dtype_of
+from .._validation import check_array, check_int, check_real, check_rng, float_dtype_of
 
 __all__ = [
     "Dataset",

@@ -2,11 +2,11 @@
 
 docs/theory.md, section 3 (stationary points of the likelihood ``l(W, p)``) and docs/simulator.md (the finite-N
 simulator). All four algorithms run on the numba kernels of :mod:`saddlepoint.kernels.dam`
-and :mod:`saddlepoint.kernels.gibbs`; the NumPy reference is :mod:`saddlepoint.model`.
+and :mod:`saddlepoint.kernels.gibbs`; the NumPy reference is :mod:`saddlepoint.training.model`.
 
 * ``fit(..., method="em")``: the fixed-point map ``w^nu <- g^nu / |g^nu|`` with the class
   weights re-balanced after every pass (``p_update="sinkhorn"`` as in docs/theory.md, section 3, or
-  ``"mstep"``, the exact constrained M-step :func:`saddlepoint.model.balanced_mstep`).
+  ``"mstep"``, the exact constrained M-step :func:`saddlepoint.training.model.balanced_mstep`).
 * ``fit(..., method="gd")``: full-batch Riemannian gradient ascent
   ``w <- normalize(w + lr b (I - w w^T) g)``.
 * ``fit(..., method="sgd")``: the same step on shuffled mini-batches.
@@ -21,9 +21,17 @@ import time
 import numpy as np
 
 from . import model
-from ._numerics import blas_threads
-from ._validation import check_array, check_int, check_real, check_rng, check_unit_rows, float_dtype_of, unit_norm_tol
-from .kernels import dam as _dam
+from .._numerics import blas_threads
+from .._validation import (
+    check_array,
+    check_int,
+    check_real,
+    check_rng,
+    check_unit_rows,
+    float_dtype_of,
+    unit_norm_tol,
+)
+from ..kernels import dam as _dam
 
 __all__ = ["FitResult", "GibbsResult", "fit", "gibbs", "em_step", "blas_threads", "make_term",
            "initial_model_state"]
@@ -63,7 +71,7 @@ class FitResult:
         split after each epoch, when early stopping is on.
     stopped_early : bool
         Whether early stopping ended the run.
-    state : saddlepoint.objective.ModelState or None
+    state : saddlepoint.training.objective.ModelState or None
         Final model state of the objective engine (joint table with the null memory row).
     opt_state : dict or None
         Final optimiser state (velocities), to continue training (growth, resume).
@@ -149,7 +157,7 @@ def _dtype_tol(tol, dtype):
 
 
 def _log_normalizer(N, beta):
-    from .special import log_vmf_normalizer
+    from ..special import log_vmf_normalizer
 
     return float(log_vmf_normalizer(N, float(beta)))
 
@@ -257,11 +265,11 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
         width).
     label_smoothing : float in [0, 1)
         Soft labels ``(1 - s) onehot + s / (C + 1)`` over the ``C`` classes and an extra
-        "none" class (:class:`saddlepoint.terms.SmoothedLabels`); needs ``y``.
+        "none" class (:class:`saddlepoint.training.terms.SmoothedLabels`); needs ``y``.
     class_prior : {"balanced", "empirical"}
         Sinkhorn column targets: ``1/C`` or the empirical (smoothed) class frequencies.
     momentum : float in [0, 1)
-        Heavy-ball momentum of ``gd``/``sgd`` (:class:`saddlepoint.optimizers.MomentumSGD`).
+        Heavy-ball momentum of ``gd``/``sgd`` (:class:`saddlepoint.training.optimizers.MomentumSGD`).
     early_stopping : bool
         Hold out the last ``validation_fraction`` of the examples and stop when the
         validation objective has not improved for ``n_iter_no_change`` epochs (the last
@@ -270,10 +278,10 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
     n_iter_no_change : int >= 1
     sinkhorn_sweeps : int
         Row/column scalings of the joint table after each SGD step.
-    term : saddlepoint.terms.LabelTerm, optional
+    term : saddlepoint.training.terms.LabelTerm, optional
         A label term to use instead of the one implied by ``y``/``label_smoothing``.
     state, opt_state : optional
-        Continue from a :class:`saddlepoint.objective.ModelState` (overrides ``W0``, ``p0``,
+        Continue from a :class:`saddlepoint.training.objective.ModelState` (overrides ``W0``, ``p0``,
         ``pi``, ``beta``) and its optimiser state (``FitResult.state``/``opt_state``).
     history_out : list, optional
         Each epoch's objective is appended to it as training goes (so that a checkpoint
@@ -284,7 +292,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
 
     When any of ``learn_beta``, ``null_memory``, ``label_smoothing``, ``class_prior =
     "empirical"``, ``momentum``, ``early_stopping``, ``term``, ``state`` is used, training
-    runs on the objective engine (:mod:`saddlepoint.objective`, :mod:`saddlepoint.optimizers`);
+    runs on the objective engine (:mod:`saddlepoint.training.objective`, :mod:`saddlepoint.training.optimizers`);
     otherwise on the numba kernels, exactly as before.
 
     Returns
@@ -398,11 +406,11 @@ def _needs_objective(learn_beta, null_memory, label_smoothing, class_prior, mome
 
 
 def make_term(C, y=None, label_smoothing=0.0, class_prior="balanced"):
-    """The label term for ``C`` classes (:mod:`saddlepoint.terms`).
+    """The label term for ``C`` classes (:mod:`saddlepoint.training.terms`).
 
-    ``C == 1`` (unsupervised) gives :class:`~saddlepoint.terms.Unlabelled`; otherwise
-    :class:`~saddlepoint.terms.SmoothedLabels` when ``label_smoothing > 0`` (the "none"
-    column added) else :class:`~saddlepoint.terms.HardLabels`, with Sinkhorn column targets
+    ``C == 1`` (unsupervised) gives :class:`~saddlepoint.training.terms.Unlabelled`; otherwise
+    :class:`~saddlepoint.training.terms.SmoothedLabels` when ``label_smoothing > 0`` (the "none"
+    column added) else :class:`~saddlepoint.training.terms.HardLabels`, with Sinkhorn column targets
     ``1/C`` (``class_prior="balanced"``) or the class frequencies of ``y`` ("empirical").
     """
     from .terms import HardLabels, SmoothedLabels, Unlabelled, class_frequencies
@@ -423,7 +431,7 @@ def make_term(C, y=None, label_smoothing=0.0, class_prior="balanced"):
 
 
 def initial_model_state(W0, beta, term, pi=None, p0=None, null_memory=False, null_mass=1.0):
-    """A :class:`~saddlepoint.objective.ModelState` from memories, prior and class weights.
+    """A :class:`~saddlepoint.training.objective.ModelState` from memories, prior and class weights.
 
     Memory masses are ``P pi`` (1 each for the uniform prior); the joint table is
     ``m_nu p0[nu]`` (``p0`` padded with a zero "none" column when the term has one more
@@ -627,7 +635,7 @@ def gibbs(X, W0, beta, *, rng, y=None, pi=None, p=None, sweeps=1000, burn_in=100
     -------
     GibbsResult
     """
-    from .kernels.gibbs import gibbs_sweep
+    from ..kernels.gibbs import gibbs_sweep
 
     rng = check_rng(rng)
     X, y, params, varsigma, bs = _prepare(X, W0, beta, y, pi, p, varsigma, batch_size, dtype=np.float64)

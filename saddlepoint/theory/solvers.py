@@ -1,6 +1,6 @@
 """Solvers for the saddle-point equations: damped iteration, Anderson, Newton (docs/saddle_point.md, section 2).
 
-All solvers work on a regime's fixed-point map ``F`` (:mod:`saddlepoint.equations`) through
+All solvers work on a regime's fixed-point map ``F`` (:mod:`saddlepoint.theory.equations`) through
 the residual ``R(s) = F(s) - s``; convergence means ``max |R(s)| <= tol``.
 
 * ``damped``: ``s <- s + damping R(s)``. Converges only where ``F`` is contracting, i.e. to
@@ -13,7 +13,7 @@ the residual ``R(s) = F(s) - s``; convergence means ``max |R(s)| <= tol``.
 * ``auto`` (default): Anderson, then Newton from the best point if needed, then a slow
   damped iteration; the methods actually used are recorded in ``Solution.method``.
 
-:func:`solve` returns a :class:`~saddlepoint.problem.Solution` with the residual, the number of
+:func:`solve` returns a :class:`~saddlepoint.theory.problem.Solution` with the residual, the number of
 map evaluations, the converged flag, the eigenvalues of the map's Jacobian, the stability
 flag and the free entropy. A failure is returned as ``converged=False`` (never silently as a
 result); callers (the CLI) report it.
@@ -25,9 +25,9 @@ import warnings
 import numpy as np
 from scipy import optimize
 
-from ._validation import check_int, check_memory, check_real
+from .._validation import check_int, check_memory, check_real
 from .equations import Equations, equations_for
-from ._numerics import blas_threads
+from .._numerics import blas_threads
 from .jacobian import is_stable, map_jacobian, stability_eigenvalues
 from .problem import MAX_CONVERGED_RESIDUAL, Problem, Solution
 
@@ -186,7 +186,7 @@ def newton(equations, s0, tol=1e-10, max_iter=200, method="hybr", counter=None):
 
 def initial_state(equations, init="specialized", rng=None):
     """Initial state: ``"symmetric"``, ``"specialized"``, ``"random"`` (needs ``rng``), a
-    :class:`~saddlepoint.problem.Solution`, a path to a saved Solution, or a dict with
+    :class:`~saddlepoint.theory.problem.Solution`, a path to a saved Solution, or a dict with
     ``m`` (and optionally ``p``, ``Q``)."""
     from pathlib import Path
 
@@ -258,7 +258,7 @@ def solve(problem, init="specialized", method="auto", tol=1e-10, max_iter=2000, 
         With ``converged=False`` and a message when every solver failed.
     """
     if not isinstance(problem, Problem):
-        raise TypeError("problem must be a saddlepoint.problem.Problem")
+        raise TypeError("problem must be a saddlepoint.theory.problem.Problem")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     tol = check_real("tol", tol, minimum=0.0, maximum=MAX_CONVERGED_RESIDUAL, strict=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_int, check_real
+from .._validation import check_int, check_real
 from .equations import equations_for
 from .jacobian import map_jacobian
 from .problem import PARAMETERS, Problem
@@ -138,11 +138,11 @@ def continuation(problem, parameter, stop, init="symmetric", step=0.02, max_step
     problem : Problem
         Starting problem (its value of ``parameter`` is the start).
     parameter : str
-        One of :data:`saddlepoint.problem.PARAMETERS`.
+        One of :data:`saddlepoint.theory.problem.PARAMETERS`.
     stop : float
         Final parameter value.
     init : str, Solution or dict
-        Initialisation of the first solve (see :func:`saddlepoint.solvers.solve`).
+        Initialisation of the first solve (see :func:`saddlepoint.theory.solvers.solve`).
     step, max_step, min_step : float
         Initial, largest and smallest arclength steps.
     max_points : int
@@ -156,7 +156,7 @@ def continuation(problem, parameter, stop, init="symmetric", step=0.02, max_step
     Branch
     """
     if not isinstance(problem, Problem):
-        raise TypeError("problem must be a saddlepoint.problem.Problem")
+        raise TypeError("problem must be a saddlepoint.theory.problem.Problem")
     if parameter not in PARAMETERS:
         raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
     if problem.exact and parameter == "alpha":

@@ -24,7 +24,7 @@
 
     By default the cost study is unsupervised (``C = 1``, the setting of docs/hierarchy.md; docs/training.md, "Splitting steepest descent" where
     the split acts on the memories only); its accuracy reads class weights out from the
-    training labels (:func:`saddlepoint.estimator.label_readout`).
+    training labels (:func:`saddlepoint.training.estimator.label_readout`).
 """
 
 import functools
@@ -34,12 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, io
-from ._validation import check_int, check_real
+from . import data
+from .. import io
+from .._validation import check_int, check_real
 from .estimator import DAM
 from .growth import TRACE_FIELDS, grow
-from .figures import save_figure
-from .parallel import map_unordered
+from ..figures import save_figure
+from ..parallel import map_unordered
 
 __all__ = [
     "ACCURACY_FIELDS",
@@ -209,7 +210,7 @@ def cost_study(out, P_max_list=(16, 32, 64, 128, 256, 512, 1024), P0=8, beta=18.
     ``out/split_*`` and reused if present. Each full-width run appends a row to
     ``out/cost.csv``; rows already there are skipped. ``data_spec`` (default digits) and
     ``max_train``/``max_test`` run the same study on another data set (see
-    :func:`saddlepoint.data.load_dataset`). The full-width runs are independent jobs on
+    :func:`saddlepoint.training.data.load_dataset`). The full-width runs are independent jobs on
     the engine chosen by ``workers``, ``scheduler`` or ``client`` (as in
     :func:`accuracy_study`); keep ``workers=1`` when the seconds matter.
 

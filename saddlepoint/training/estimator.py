@@ -1,6 +1,6 @@
 """A scikit-learn estimator for the DAM trained on data (docs/theory.md, sections 2-3).
 
-:class:`DAM` wraps :func:`saddlepoint.optim.fit` (EM, Riemannian gradient ascent or SGD on
+:class:`DAM` wraps :func:`saddlepoint.training.optim.fit` (EM, Riemannian gradient ascent or SGD on
 the sphere) with scikit-learn conventions: ``fit``, ``predict``, ``predict_proba``,
 ``score``, ``get_params``/``set_params``; it can be cloned and cross-validated.
 
@@ -30,8 +30,9 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
-from . import io, model
-from ._validation import check_array, check_int, check_real, check_rng, check_unit_rows, to_precision
+from .. import io
+from . import model
+from .._validation import check_array, check_int, check_real, check_rng, check_unit_rows, to_precision
 from .data import preprocess
 
 __all__ = [
@@ -331,7 +332,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
     ll_tol : float, optional
         Also stop when the relative change of the log-likelihood per pass is below it.
     lr : float, optional
-        Step size for ``gd``/``sgd`` (default: see :func:`saddlepoint.optim.fit`).
+        Step size for ``gd``/``sgd`` (default: see :func:`saddlepoint.training.optim.fit`).
     batch_size : int, optional
         Mini-batch size for ``sgd``.
     random_state : int or numpy.random.Generator
@@ -345,7 +346,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
     p_update : {"sinkhorn", "mstep"}
         Class-weight update after each pass: Sinkhorn balancing (docs/theory.md, sections 2-3, the KL
         projection of the responsibility table onto the balanced polytope) or the exact
-        constrained M-step (:func:`saddlepoint.model.balanced_mstep`), whose fixed points are
+        constrained M-step (:func:`saddlepoint.training.model.balanced_mstep`), whose fixed points are
         stationary points of the likelihood in ``p`` (see docs/training.md).
     learn_beta : bool
         Learn ``beta`` under the effective loss (logits ``varsigma beta w.x``, normaliser
@@ -354,7 +355,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         Add the null memory: a hidden state of uniform density with fixed prior mass.
     null_mass : float, optional
         Its mass relative to a memory's (default 1: the paper's ``P / P_max`` at full width;
-        :func:`saddlepoint.growth.grow` sets ``P0 / P_max``).
+        :func:`saddlepoint.training.growth.grow` sets ``P0 / P_max``).
     label_smoothing : float in [0, 1)
         Soft labels over the classes and an extra "none" class (the paper: 0.1).
     class_prior : {"balanced", "empirical"}
@@ -381,7 +382,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         fit (1e-7 to 1e-6 after 10-30 EM epochs); test accuracy on the digits is unchanged.
     n_groups : int, optional
         Train ``C = n_groups`` latent groups without labels
-        (:class:`saddlepoint.terms.LatentGroups`: the classification likelihood, smoothed by
+        (:class:`saddlepoint.training.terms.LatentGroups`: the classification likelihood, smoothed by
         ``label_smoothing``, with a "none" column when it is positive); ``fit`` then ignores
         ``y``, ``predict`` gives the group of an example (-1 for "none") and ``transform``
         the group posterior (docs/training.md, "Latent groups").
@@ -403,7 +404,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
     supervised_ : bool
     varsigma_ : float, the effective-loss factor used
     mean_ : centring vector or None
-    state_ : saddlepoint.objective.ModelState or None
+    state_ : saddlepoint.training.objective.ModelState or None
         The full fitted model on the objective engine (joint table incl. the null memory).
     n_epochs_, converged_, fit_seconds_, history_ : training record
     validation_history_, stopped_early_ : early-stopping record (objective engine)
@@ -479,13 +480,13 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
         """The paper's unsupervised run on image patches in one call (its Fig. 4 and Figs. 7-10).
 
         ``C = 10`` latent groups with the authors' group prior
-        (:data:`saddlepoint.terms.PAPER_GROUP_PRIOR`), the classification likelihood smoothed
+        (:data:`saddlepoint.training.terms.PAPER_GROUP_PRIOR`), the classification likelihood smoothed
         by ``s = 0.01`` with a "none" column, ``beta`` learned from 0.01 under
         ``varsigma = 0.6``, null memory, heavy-ball SGD (``momentum = 0.99``, ``lr = 0.01``,
         batch 1000) for 10 epochs without early stopping, 100 Sinkhorn sweeps per step,
         memories uniform on the sphere, seed 2, float32. Fit it on patches that are already
         centred and normalised (``data.load_dataset("patches:6:2:idx:DIR")`` or
-        :func:`saddlepoint.data.preprocess_patches`); ``center="image"`` leaves such rows
+        :func:`saddlepoint.training.data.preprocess_patches`); ``center="image"`` leaves such rows
         untouched (no copy) and centres raw patches. Any hyper-parameter can be overridden.
 
         Returns
@@ -509,7 +510,7 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
                     or self.momentum or self.early_stopping or self.n_groups is not None)
 
     def _latent_term(self):
-        """The :class:`~saddlepoint.terms.LatentGroups` term of ``n_groups`` (None without groups)."""
+        """The :class:`~saddlepoint.training.terms.LatentGroups` term of ``n_groups`` (None without groups)."""
         if self.n_groups is None:
             if self.group_prior is not None:
                 raise ValueError("group_prior needs n_groups")
@@ -677,11 +678,11 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def train_arrays(self, X, y, W0, p0, pi, rng, max_epochs, callback=None, progress=None, C=None,
                      state=None, opt_state=None, null_mass=None, history_out=None, live=None):
-        """Run :func:`saddlepoint.optim.fit` with this estimator's settings on prepared arrays.
+        """Run :func:`saddlepoint.training.optim.fit` with this estimator's settings on prepared arrays.
 
         ``X`` unit rows, ``y`` labels ``0..C-1`` (zeros when unsupervised). ``state`` and
         ``opt_state`` continue a run of the objective engine (growth, resume). Used by
-        :meth:`fit` and by :mod:`saddlepoint.growth`.
+        :meth:`fit` and by :mod:`saddlepoint.training.growth`.
         """
         from .optim import fit
 

@@ -11,20 +11,20 @@ Jacobian) and, for each duplicated memory, an antisymmetric block acting on
     q' = q + (class-weight response to d; Sinkhorn or exact M-step, see docs/hierarchy.md)
 
 The ``d -> d`` part is the split operator ``J_-(nu) = beta P_perp E[r_nu x x^T] P_perp /
-|E[r_nu x]|`` (:func:`saddlepoint.model.split_operator` on data). The ``q -> q`` part is
+|E[r_nu x]|`` (:func:`saddlepoint.training.model.split_operator` on data). The ``q -> q`` part is
 exactly the identity: moving class weight from one copy to the other leaves the mixture,
 hence the likelihood, unchanged. The antisymmetric Hessian of the log-likelihood is
 ``[[beta (beta S - |g| I), beta E[r 1{y} x]/p^y], [., 0]]``, ``S = P_perp E[r x x^T] P_perp``.
 
 This module provides these objects
 
-* on a data set (built on :mod:`saddlepoint.model`): duplication residuals, the full
+* on a data set (built on :mod:`saddlepoint.training.model`): duplication residuals, the full
   antisymmetric block (analytic, matrix-free), its Hessian, and the full Jacobian of the wide
   map by finite differences as a :class:`~scipy.sparse.linalg.LinearOperator`;
 * for the teacher population at ``alpha = inf``: closed forms from the teacher-cluster moments
   of docs/theory.md, section 1 in the cluster regime (finite or infinite N), and the exact finite-N population
   by quadrature (the same ``t``/``chi^2``/Gauss-Hermite rules as
-  :mod:`saddlepoint.equations.population`), with ``J_-`` = a ``D x D`` matrix on
+  :mod:`saddlepoint.theory.equations.population`), with ``J_-`` = a ``D x D`` matrix on
   ``V = span{xi, w}`` plus an isotropic eigenvalue on ``V``'s complement;
 * the critical inverse temperature at which ``lambda_max(J_-)`` crosses one along the narrow
   solution's branch (re-solved at every ``beta``, warm-started).
@@ -37,10 +37,10 @@ import numpy as np
 from scipy import optimize
 from scipy.sparse.linalg import LinearOperator, eigs
 
-from . import __version__
-from ._numerics import softmax
-from ._validation import check_int, check_real, check_rng
-from .model import (
+from .. import __version__
+from .._numerics import softmax
+from .._validation import check_int, check_real, check_rng
+from ..training.model import (
     default_batch_size,
     duplicate,
     em_map,
@@ -76,8 +76,8 @@ def duplication_residual(X, W, beta, pi=None, p=None, y=None, which=None, learn_
                          varsigma=1.0, p_update="sinkhorn"):
     """Residual of the duplicated DAM under one EM step (docs/hierarchy.md).
 
-    Duplicates ``which`` (default all) with :func:`saddlepoint.model.duplicate` and applies
-    :func:`saddlepoint.model.em_map` to the wide DAM. If ``(W, p)`` is a fixed point of the
+    Duplicates ``which`` (default all) with :func:`saddlepoint.training.model.duplicate` and applies
+    :func:`saddlepoint.training.model.em_map` to the wide DAM. If ``(W, p)`` is a fixed point of the
     narrow map on ``X``, the wide DAM is one of the wide map, to rounding.
 
     Returns
@@ -130,7 +130,7 @@ def memory_moments(X, W, beta, nu, pi=None, p=None, y=None, varsigma=1.0, batch_
     """Responsibility moments of memory ``nu`` on a data set, with a matrix-free ``S``.
 
     Returns a :class:`MemoryMoments` record; ``S_matvec`` costs ``O(M N)`` per
-    product. Logits use ``b = varsigma beta`` as in :mod:`saddlepoint.model`.
+    product. Logits use ``b = varsigma beta`` as in :mod:`saddlepoint.training.model`.
     """
     X, y, params = validate(X, W, beta, pi, p, y)
     nu = check_int("nu", nu, 0, params.P - 1)
@@ -205,7 +205,7 @@ def antisymmetric_operator(X, W, beta, nu, pi=None, p=None, y=None, learn_p=True
     """Antisymmetric block of the wide EM map's Jacobian for duplicated memory ``nu`` (docs/hierarchy.md).
 
     Without learned class weights (``learn_p`` False or ``C = 1``) this is
-    :func:`saddlepoint.model.split_operator`, the ``N x N`` operator ``J_-(nu)``. Otherwise it
+    :func:`saddlepoint.training.model.split_operator`, the ``N x N`` operator ``J_-(nu)``. Otherwise it
     acts on ``z = (d, q)`` of length ``N + C`` (``d`` projected orthogonal to ``w^nu``, ``q``
     projected on sum-zero vectors supported where ``p^y_nu > 0``) and couples the memory
     split with the class-weight split. Matrix-free: a product costs ``O(M N)``.
@@ -465,11 +465,11 @@ def population_moments(problem, m, p=None, Q=None, n_t=32, n_h=None, n_q=12):
 
     * Cluster regime (``problem.exact`` False, ``alpha = inf``): ``r`` is constant on a
       teacher cluster and ``E[x x^T | mu] = v I + (E[t^2] - v) xi xi^T`` (docs/theory.md, section 1, via
-      :func:`saddlepoint.equations.cluster.teacher_cluster_moments`), so
+      :func:`saddlepoint.theory.equations.cluster.teacher_cluster_moments`), so
       ``E[r_nu x x^T] = sum_mu T_{nu mu} E[x x^T | mu]``; ``V = span{xi}``.
     * Exact finite N (``problem.exact``): ``x = t xi^mu + sqrt(1-t^2) u`` with the
       projection of ``u`` on the students' directions by the Gaussian representation, as in
-      :mod:`saddlepoint.equations.population`; the rest of ``u`` is isotropic, which gives
+      :mod:`saddlepoint.theory.equations.population`; the rest of ``u`` is isotropic, which gives
       an isotropic term on every direction of ``V`` it can reach and on ``V``'s complement.
 
     Returns
@@ -622,7 +622,7 @@ def _state(solution_or_m):
     if hasattr(solution_or_m, "m") and hasattr(solution_or_m, "problem"):
         s = solution_or_m
         return s.problem, np.asarray(s.m), np.asarray(s.p), (None if s.Q is None else np.asarray(s.Q))
-    raise TypeError("expected a saddlepoint.problem.Solution")
+    raise TypeError("expected a saddlepoint.theory.problem.Solution")
 
 
 def population_split(solution, p_update=None, **quadrature):
@@ -702,9 +702,9 @@ def population_split_operator(solution, nu, Xi_full, W_full=None, **quadrature):
 def order_parameter_split(solution, nu, step=1e-6):
     """Antisymmetric eigenvalues of the order-parameter map of the duplicated problem, by FD.
 
-    Duplicates memory ``nu`` of ``solution`` in its :class:`~saddlepoint.problem.Problem`
+    Duplicates memory ``nu`` of ``solution`` in its :class:`~saddlepoint.theory.problem.Problem`
     (prior split), checks the duplicated state is a fixed point, differentiates the regime's
-    map (:mod:`saddlepoint.jacobian`) and restricts it to the antisymmetric subspace
+    map (:mod:`saddlepoint.theory.jacobian`) and restricts it to the antisymmetric subspace
     (``m``, ``p`` and ``Q`` rows of the copies opposite). It sees only splits inside the span
     of the order parameters (not the isotropic modes). The duplicated state is a fixed point
     only at ``alpha = inf``: at finite ``alpha`` each copy sees half the data, ``|h|`` halves

@@ -1,7 +1,7 @@
 """Growing a DAM by splitting steepest descent (docs/hierarchy.md; docs/training.md, "Splitting steepest descent").
 
 A DAM trained to a fixed point with ``P`` memories embeds into the ``(P + k)``-memory DAM by
-duplicating ``k`` memories (:func:`saddlepoint.model.duplicate`: copies share ``w^nu`` and
+duplicating ``k`` memories (:func:`saddlepoint.training.model.duplicate`: copies share ``w^nu`` and
 ``p_nu`` and split ``pi_nu``). The likelihood, every responsibility of the other memories and
 ``P(y | x)`` are unchanged, so the duplicated point is again a stationary point. Along the
 antisymmetric mode ``w^{nu +-} = w^nu +- e d`` (``d`` orthogonal to ``w^nu``) the EM map acts
@@ -10,8 +10,8 @@ as ``J_-(nu) = b P_perp E[r_nu x x^T] P_perp / |E[r_nu x]|``; if its top eigenva
 direction of steepest descent of the negative likelihood out of it.
 
 :func:`grow` alternates: train to a fixed point; compute ``lambda_split`` and the top
-eigenvector of every memory with :func:`saddlepoint.model.split_operator` and
-:func:`saddlepoint.model.split_eigen` (matrix-free Lanczos); duplicate (all memories, or
+eigenvector of every memory with :func:`saddlepoint.training.model.split_operator` and
+:func:`saddlepoint.training.model.split_eigen` (matrix-free Lanczos); duplicate (all memories, or
 those with ``lambda > 1``); displace the copies by ``+- e d``; retrain; until ``P_max``.
 Every stage is logged (:class:`GrowthResult`, saved as CSV + JSON).
 """
@@ -23,17 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io, model
-from ._validation import check_int, check_real, check_rng, to_precision
+from .. import io
+from . import model
+from .._validation import check_int, check_real, check_rng, to_precision
 from .data import preprocess
-from .estimator import (
-    DAM,
-    class_probabilities,
-    dead_memories,
-    label_readout,
-    memory_classes,
-    nn_accuracy,
-)
+from .estimator import DAM, class_probabilities, dead_memories, label_readout, memory_classes, nn_accuracy
 
 __all__ = [
     "GrowthResult",
@@ -125,7 +119,7 @@ class GrowthResult:
 def split_directions(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, rng=0):
     """Top eigenpair of the split operator ``J_-(nu)`` of every memory (docs/hierarchy.md).
 
-    Uses :func:`saddlepoint.model.split_spectra`: one Lanczos run per memory, all advanced
+    Uses :func:`saddlepoint.training.model.split_spectra`: one Lanczos run per memory, all advanced
     together so that a step is one matrix-matrix pass over the data (no ``N x N`` matrix).
     A dead memory (no responsibility on the data) gets ``lambda = 0`` and a random tangent
     direction.
@@ -158,8 +152,8 @@ def engine_split_directions(X, y, state, objective, rng, batch_size=None):
 
     The split operator of a memory is ``b P_perp E[R_nu x x^T] P_perp / |E[R_nu x]|`` with the
     responsibilities ``R`` of the objective (label smoothing, the null memory and a learned
-    ``beta`` included; :mod:`saddlepoint.objective`), ``b = varsigma beta``. Computed with
-    :func:`saddlepoint.model.split_spectra_from_responsibilities` (the Lanczos runs of all
+    ``beta`` included; :mod:`saddlepoint.training.objective`), ``b = varsigma beta``. Computed with
+    :func:`saddlepoint.training.model.split_spectra_from_responsibilities` (the Lanczos runs of all
     memories advanced together).
 
     Returns
@@ -322,7 +316,7 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
         Held-out set for the accuracies.
     labels : array (M,), optional
         Training labels used only to read out class weights of an unsupervised DAM
-        (:func:`saddlepoint.estimator.label_readout`); defaults to ``y``.
+        (:func:`saddlepoint.training.estimator.label_readout`); defaults to ``y``.
     track : bool
         Evaluate the test accuracy after every epoch (the evaluation time is excluded from
         the recorded cost) to fill ``GrowthResult.trace`` (on the objective engine only the
@@ -351,7 +345,7 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
     GrowthResult
     """
     if not isinstance(dam, DAM):
-        raise TypeError(f"dam must be a saddlepoint.estimator.DAM, got {type(dam).__name__}")
+        raise TypeError(f"dam must be a saddlepoint.training.estimator.DAM, got {type(dam).__name__}")
     r = dam._resolved()
     P = r["P"]
     P_max = check_int("P_max", P_max, P)

@@ -27,7 +27,7 @@ stationarity above. At finite ``alpha`` the cluster-regime ``m`` is a posterior 
 fixed point whose E-step averages the ``beta`` gradient over the posterior of ``W``).
 
 The learned ``beta`` is of order ``N`` (``A_N(beta) = O(1)``), so this needs a finite ``N``;
-the large-N limits are in :mod:`saddlepoint.learned_beta` (docs/learned_beta.md).
+the large-N limits are in :mod:`saddlepoint.theory.learned_beta` (docs/learned_beta.md).
 
 State vector: the inner regime's state, then ``b = beta / N`` (``O(1)`` when ``varsigma =
 O(1)``). ``beta = 0`` is a regular point of the map: at finite ``alpha`` it is a fixed point
@@ -40,7 +40,7 @@ import math
 
 import numpy as np
 
-from .. import special
+from ... import special
 from . import Equations
 from . import cluster as cl
 

@@ -25,14 +25,8 @@ Sums over examples are done in batches, so an ``M x P`` array never has to fit i
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from ._numerics import blas_threads, flush_small, softmax
-from ._validation import (
-    check_array,
-    check_int,
-    check_probability_rows,
-    check_real,
-    check_unit_rows,
-)
+from .._numerics import blas_threads, flush_small, softmax
+from .._validation import check_array, check_int, check_probability_rows, check_real, check_unit_rows
 
 __all__ = [
     "DAMParams",
@@ -217,7 +211,7 @@ def _statistics_backend(backend):
     if backend == "numpy":
         return None
     try:
-        from .kernels.dam import statistics_kernel
+        from ..kernels.dam import statistics_kernel
     except ImportError:
         if backend == "numba":
             raise
@@ -232,7 +226,7 @@ def log_likelihood(X, W, beta, pi=None, p=None, y=None, varsigma=1.0, batch_size
     The normaliser does not depend on ``W``, ``p`` or ``pi``; only the log-sum-exp sees
     ``varsigma``.
     """
-    from .special import log_vmf_normalizer
+    from ..special import log_vmf_normalizer
 
     _, _, mean_lse = statistics(X, W, beta, pi, p, y, varsigma, batch_size)
     N = np.shape(X)[1]

@@ -1,6 +1,6 @@
 """The O(1/N) correction to the cluster-regime saddle point for the Gibbs posterior.
 
-The saddle-point equations of :mod:`saddlepoint.equations.cluster` (finite-N form: ``m* =
+The saddle-point equations of :mod:`saddlepoint.theory.equations.cluster` (finite-N form: ``m* =
 A_N(beta*)``, ``A_N(N |h|)``) miss terms of order ``1/N``. This module derives the posterior
 mean ``E[w^nu].xi^mu`` (and ``E[w^nu.w^l]``) to ``O(1/N)`` at fixed ``alpha``, ``beta``, ``b*``
 from an exact reduction of the posterior (docs/finite_n.md):
@@ -36,7 +36,7 @@ import math
 import numpy as np
 from scipy.optimize import root
 
-from . import special
+from .. import special
 
 __all__ = [
     "FiniteNCorrection",
@@ -311,7 +311,7 @@ def finite_n_correction(solution, M=None, law=None, quenched=True):
 
     Parameters
     ----------
-    solution : saddlepoint.problem.Solution
+    solution : saddlepoint.theory.problem.Solution
         A converged solution of the cluster-regime equations at finite ``N`` and finite
         ``alpha`` (the theory the Gibbs sampler is compared with).
     M : float, optional

@@ -30,9 +30,9 @@ import math
 
 import numpy as np
 
-from .. import special
-from .._numerics import softmax
-from ..model import balanced_mstep, sinkhorn
+from ... import special
+from ..._numerics import softmax
+from ...training.model import balanced_mstep, sinkhorn
 from . import Equations
 
 __all__ = [
