@@ -17,7 +17,6 @@ import contextlib
 import contextvars
 import csv
 import dataclasses
-import datetime
 import json
 import math
 import os
@@ -50,6 +49,8 @@ __all__ = [
     "load_npz",
     "append_csv_rows",
     "read_csv_rows",
+    "sort_csv_rows",
+    "remove_checkpoint",
 ]
 
 
@@ -131,10 +132,13 @@ def from_jsonable(obj):
 
 
 def metadata(**params):
-    """Provenance record: package version, UTC time and the given parameters."""
+    """Provenance record: package version and the given parameters.
+
+    No creation time: the same code, parameters and seed then give the same bytes (a rerun
+    leaves a committed result unchanged); the file's modification time says when it was
+    written. Run times, where a result records them, are fields of their own (``seconds``)."""
     return {
         "saddlepoint_version": __version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "parameters": to_jsonable(params),
     }
 
@@ -283,6 +287,60 @@ def read_csv_rows(path, fieldnames=None):
                 conv[k] = v
         out.append(conv)
     return out
+
+
+def sort_csv_rows(path, keys):
+    """Rewrite a table written by :func:`append_csv_rows` with its rows sorted by the numeric
+    columns ``keys`` (first key slowest), atomically (temporary file + ``os.replace``).
+
+    Resumable sweeps append rows in the order their chunks finish, which varies from run to
+    run; sorted once finished, the same sweep gives the same bytes. Each row's text is kept
+    as written (no number is reformatted). Lines that are not whole rows are dropped, and of
+    two rows with the same key the later one is kept. Returns the number of rows written.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]  # torn last row
+    lines = data.splitlines(keepends=True)
+    if not lines:
+        return 0
+    columns = next(csv.reader([lines[0].decode()]))
+    missing = [k for k in keys if k not in columns]
+    if missing:
+        raise ValueError(f"{path} has no column(s) {missing} to sort by")
+    where = [columns.index(k) for k in keys]
+    rows = {}
+    for line in lines[1:]:
+        fields = next(csv.reader([line.decode()]), [])
+        if len(fields) != len(columns):
+            continue  # not a whole row
+        try:
+            rows[tuple(float(fields[i]) for i in where)] = line
+        except ValueError:
+            continue
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(lines[0] + b"".join(rows[k] for k in sorted(rows)))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return len(rows)
+
+
+def remove_checkpoint(path):
+    """Delete a checkpoint written by :func:`save_npz` (the ``.npz`` and its ``.json``
+    side-car), if present. Call it once the run's result is written: a checkpoint only
+    serves to resume an unfinished run. Returns True if anything was removed."""
+    if path is None:
+        return False
+    path = Path(path)
+    removed = False
+    for p in (path, path.with_suffix(".json")):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            removed = True
+    return removed
 
 
 def _version_tuple(text):

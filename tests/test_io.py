@@ -80,3 +80,44 @@ def test_checks_name_the_parameter():
     a = check_rng(5).standard_normal(3)
     b = check_rng(5).standard_normal(3)
     assert_array_equal(a, b)
+
+
+def test_sort_csv_rows_sorts_keeps_row_bytes_and_drops_torn_rows(tmp_path):
+    from saddlepoint.io import sort_csv_rows
+
+    path = tmp_path / "t.csv"
+    rows = [{"ix": i, "iy": j, "v": 0.1 * i + 1 / 3 * j} for j in range(3) for i in range(4)]
+    order = [5, 0, 11, 3, 7, 1, 10, 2, 9, 4, 8, 6]
+    io.append_csv_rows(path, [rows[k] for k in order], ["ix", "iy", "v"])
+    lines = path.read_bytes().splitlines(keepends=True)
+    by_key = {tuple(map(int, ln.split(b",")[:2])): ln for ln in lines[1:]}
+    with open(path, "ab") as fh:
+        fh.write(by_key[(0, 0)] + b"1,2")  # a duplicate of a row, then a torn row
+    assert sort_csv_rows(path, ("iy", "ix")) == 12
+    out = path.read_bytes().splitlines(keepends=True)
+    assert out[0] == lines[0]
+    # each row's text kept as written (no float reformatted), now in grid order
+    assert out[1:] == [by_key[(i, j)] for j in range(3) for i in range(4)]
+    with pytest.raises(ValueError, match="no column"):
+        sort_csv_rows(path, ("nope",))
+
+
+def test_metadata_has_no_clock_so_reruns_give_the_same_bytes(tmp_path):
+    from saddlepoint.io import metadata
+
+    meta = metadata(P=2, beta=1.5)
+    assert set(meta) == {"saddlepoint_version", "parameters"}
+    io.save_json(tmp_path / "a.json", meta)
+    io.save_json(tmp_path / "b.json", metadata(P=2, beta=1.5))
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
+def test_remove_checkpoint_removes_npz_and_side_car(tmp_path):
+    from saddlepoint.io import remove_checkpoint
+
+    ck = tmp_path / "run.ckpt.npz"
+    io.save_npz(ck, {"W": np.zeros(2)}, {"epochs": 1})
+    assert ck.is_file() and (tmp_path / "run.ckpt.json").is_file()
+    assert remove_checkpoint(ck)
+    assert list(tmp_path.iterdir()) == []
+    assert not remove_checkpoint(ck) and not remove_checkpoint(None)

@@ -13,7 +13,8 @@ state, :func:`saddlepoint.theory.solvers.descend` follows the unstable mode to a
 Sweeps run their chunks of grid points on a local process pool or a dask cluster
 (:func:`saddlepoint.parallel.map_unordered`), write each finished chunk of rows at once to a tidy CSV table
 (:func:`saddlepoint.io.append_csv_rows`) with a JSON side-car of metadata, and are resumable:
-rerunning the same sweep into the same directory computes only the missing points.
+rerunning the same sweep into the same directory computes only the missing points. A
+finished table is rewritten in grid order (:func:`saddlepoint.io.sort_csv_rows`).
 """
 
 import functools
@@ -24,7 +25,7 @@ import numpy as np
 
 from .._validation import check_int
 from .continuation import is_merged
-from ..io import append_csv_rows, check_resume, load_json, output_lock, read_csv_rows
+from ..io import append_csv_rows, check_resume, load_json, output_lock, read_csv_rows, sort_csv_rows
 from ..parallel import engine, map_unordered, slots
 from .problem import PARAMETERS, Problem
 from .solvers import descend, solve
@@ -169,8 +170,9 @@ def sweep(problem, x, x_values, y, y_values, out, workers=2, progress=True, resu
         Parameter names (:data:`saddlepoint.theory.problem.PARAMETERS`), different.
     x_values, y_values : array-like
     out : path
-        Output directory: ``<name>.csv`` (tidy rows, one per grid point) and ``<name>.json``
-        (metadata: version, problem, grids).
+        Output directory: ``<name>.csv`` (tidy rows, one per grid point; appended as chunks
+        finish, then rewritten in grid order, ``iy`` slowest, when the sweep is complete) and
+        ``<name>.json`` (metadata: version, problem, grids).
     workers : int
         Local processes (1: run in this process); ignored with a dask cluster.
     progress : bool or callable
@@ -244,6 +246,9 @@ def _sweep_locked(problem, x, xv, y, yv, csv_path, json_path, params, workers, p
     finally:
         if bar is not None:
             bar.close()
+    # Chunks finish in any order: the finished table is rewritten in grid order (iy, then ix),
+    # so the same sweep gives the same bytes.
+    sort_csv_rows(csv_path, ("iy", "ix"))
     return {"csv": csv_path, "json": json_path, "computed": len(todo), "skipped": len(done)}
 
 
