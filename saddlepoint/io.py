@@ -136,10 +136,12 @@ def metadata(**params):
 
     No creation time: the same code, parameters and seed then give the same bytes (a rerun
     leaves a committed result unchanged); the file's modification time says when it was
-    written. Run times, where a result records them, are fields of their own (``seconds``)."""
+    written. Run times, where a result records them, are fields of their own (``seconds``).
+    The parameters are sorted by name, so their order does not depend on how the caller
+    gathered them (``get_params()``, ``vars(args)``, keyword order)."""
     return {
         "saddlepoint_version": __version__,
-        "parameters": to_jsonable(params),
+        "parameters": to_jsonable(dict(sorted(params.items()))),
     }
 
 

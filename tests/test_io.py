@@ -110,6 +110,9 @@ def test_metadata_has_no_clock_so_reruns_give_the_same_bytes(tmp_path):
     io.save_json(tmp_path / "a.json", meta)
     io.save_json(tmp_path / "b.json", metadata(P=2, beta=1.5))
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    # the order the caller gathered its parameters in does not reach the file
+    io.save_json(tmp_path / "c.json", metadata(beta=1.5, P=2))
+    assert (tmp_path / "c.json").read_bytes() == (tmp_path / "a.json").read_bytes()
 
 
 def test_remove_checkpoint_removes_npz_and_side_car(tmp_path):
