@@ -239,6 +239,24 @@ def test_bad_data_is_named():
         dam.predict(np.ones((2, 3)))
 
 
+def test_train_checkpoint_is_deleted_after_the_results_and_kept_on_interrupt(tmp_path, monkeypatch, capsys):
+    from saddlepoint.cli import main
+
+    ck = tmp_path / "ck.npz"
+    argv = ["train", "--p", "6", "--beta", "10", "--max-epochs", "2", "--seed", "0", "--checkpoint", str(ck)]
+    assert main(argv + ["--out", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "report.json").is_file()
+    assert not ck.exists() and not ck.with_suffix(".json").exists()
+    # interrupted after the fit wrote its checkpoint, before the results: the checkpoint stays
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DAM, "evaluate", interrupt)
+    assert main(argv + ["--out", str(tmp_path / "b")]) == 130  # the CLI's exit status on Ctrl-C
+    assert ck.is_file()
+    capsys.readouterr()
+
+
 def test_train_command_reports_and_saves(tmp_path, capsys):
     import json
 

@@ -14,7 +14,7 @@ from saddlepoint.experiments import ITEM_NAMES, run_paper
 from saddlepoint.experiments import runner as runner_mod
 from saddlepoint.experiments.fig6 import fit_cost, fit_forms
 from saddlepoint.experiments.manifest import SCHEMA, ManifestError, validate
-from saddlepoint.experiments.runner import Job, run_jobs
+from saddlepoint.experiments.runner import Job, job_path, run_jobs
 from saddlepoint.experiments.settings import PAPER, SCALES, batch_for_steps, settings, values
 
 
@@ -90,6 +90,42 @@ def test_resume_after_interruption_skips_finished_runs(tmp_path):
     np.testing.assert_array_equal(done["t/job2"][0]["vector"], [0.0, 1.0, 2.0])
     nan = done["t/job1"][0]["nan"]  # saddlepoint.io writes NaN as JSON null (older versions: "nan")
     assert nan is None or math.isnan(nan)
+
+
+def checkpointed_call(params):
+    """Job for the tests: writes its checkpoint (as a long fit does), then finishes, is
+    interrupted (``mode == "interrupt"``) or fails (``"fail"``)."""
+    from saddlepoint import io
+
+    io.save_npz(params["_checkpoint"], {"W": np.zeros(3)}, {"epochs": 1})
+    if params["mode"] == "interrupt":
+        raise KeyboardInterrupt
+    if params["mode"] == "fail":
+        raise RuntimeError("boom")
+    return {"done": 1}
+
+
+def test_checkpoint_is_deleted_once_the_result_is_written_and_kept_otherwise(tmp_path):
+    runs = tmp_path / "runs"
+
+    def job(mode):
+        return Job(f"t/{mode}", f"{__name__}:checkpointed_call",
+                   dict(mode=mode, _checkpoint=str(runs / f"t/{mode}.ckpt.npz")))
+
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs([job("interrupt")], runs, progress=False)
+    assert (runs / "t/interrupt.ckpt.npz").is_file()  # kept: the run resumes from it
+    done, failed = run_jobs([job("fail"), job("finish")], runs, progress=False)
+    assert "boom" in failed["t/fail"] and (runs / "t/fail.ckpt.npz").is_file()
+    assert done["t/finish"][0]["done"] == 1
+    assert sorted(p.name for p in (runs / "t").iterdir() if "finish" in p.name) == \
+        [job_path(runs, job("finish")).name]  # result only: checkpoint and its side-car gone
+    # a checkpoint left beside a finished result (older versions kept them) goes on the next call
+    from saddlepoint import io
+
+    io.save_npz(runs / "t/finish.ckpt.npz", {"W": np.zeros(3)}, {})
+    run_jobs([job("finish")], runs, progress=False)
+    assert not (runs / "t/finish.ckpt.npz").exists() and not (runs / "t/finish.ckpt.json").exists()
 
 
 def test_failed_run_is_reported_and_not_cached(tmp_path):

@@ -55,7 +55,10 @@ def register(sub):
     p.add_argument("--max-test", type=int, default=None, help="stratified subset of the test set")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the split, initialisation and SGD (default 0; 2 with --protocol paper-unsupervised)")
-    p.add_argument("--checkpoint", default=None, help="checkpoint .npz (resumes if it exists; not with --grow)")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint .npz, written during training so that an interrupted run resumes from it "
+                        "when the same command is run again; deleted once the run's results are written in "
+                        "--out, kept when the run is interrupted (not with --grow)")
     p.add_argument("--out", default="train_out", help="output directory (default train_out)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out directory")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False, help="progress bars")
@@ -193,6 +196,7 @@ def run(args):
                                  f"test acc {meas['test_accuracy']:.3f}")
     report.update(model=str(model_path), memories_png=str(png))
     io.save_json(out / "report.json", io.metadata(**{k: v for k, v in vars(args).items() if k != "func"}) | {"result": report})
+    io.remove_checkpoint(args.checkpoint)  # the results are written: nothing left to resume
     emit(report, args.json)
     return 0
 
@@ -246,5 +250,6 @@ def _run_paper_unsupervised(args):
                          title=f"{args.data}: P={dam.W_.shape[0]}, C={C}, beta={dam.beta_:.3g}")
     report.update(model=str(model_path), pages=[str(p) for p in pages], peak_memory_mb=peak_memory_mb())
     io.save_json(out / "report.json", io.metadata(**{k: v for k, v in vars(args).items() if k != "func"}) | {"result": report})
+    io.remove_checkpoint(args.checkpoint)  # the results are written: nothing left to resume
     emit(report, args.json)
     return 0

@@ -5,7 +5,9 @@ parameters. :func:`run_jobs` skips every job whose result file already exists un
 ``DIR/runs/`` and sends the others through :func:`saddlepoint.parallel.map_unordered`
 (in this process, a local pool, or a dask cluster); each result is written as soon as it
 arrives (``.npz`` for arrays, ``.json`` for the rest, both written to a temporary file and
-renamed), so an interrupted run resumes without redoing finished runs.
+renamed), so an interrupted run resumes without redoing finished runs. A long fit may keep a
+checkpoint (``params["_checkpoint"]``) to resume within the run; it is deleted once the
+run's result is written, and kept when the run is interrupted.
 
 The result file's name carries a hash of the job's parameters (data hash included), so a
 run with other settings never picks up a stale result.
@@ -93,6 +95,12 @@ def _save(path, job, result, seconds):
     io.save_json(path, doc)
 
 
+def _drop_checkpoint(job):
+    # A checkpoint (params["_checkpoint"]) only serves to resume an unfinished fit: once the
+    # run's result file is written (atomically), it goes.
+    io.remove_checkpoint(job.params.get("_checkpoint"))
+
+
 def execute(job):
     """Run one job in this process with one BLAS thread; return ``(result, seconds, error)``.
 
@@ -146,6 +154,7 @@ def run_jobs(jobs, runs_dir, *, workers=1, scheduler=None, client=None, progress
         path = job_path(runs_dir, job)
         if path.is_file():
             done[job.key] = (_load(path), float(io.load_json(path)["seconds"]))
+            _drop_checkpoint(job)  # left by an earlier version, or a kill between the two writes
         else:
             todo.append(job)
     if progress and done:
@@ -160,6 +169,7 @@ def run_jobs(jobs, runs_dir, *, workers=1, scheduler=None, client=None, progress
                 print(f"[paper] run {job.key} failed: {error}", flush=True)
             continue
         _save(job_path(runs_dir, job), job, result, seconds)
+        _drop_checkpoint(job)
         done[job.key] = (_load(job_path(runs_dir, job)), seconds)
     return done, failed
 
