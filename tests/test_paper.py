@@ -198,6 +198,48 @@ def test_fit_forms_tells_log_from_linear(rng):
 
 # ------------------------------------------------------------------ end to end (tiny)
 @pytest.mark.slow
+
+def test_fit_forms_says_when_both_forms_are_rejected_and_when_one_is(rng):
+    from saddlepoint.experiments.fig6 import _verdict
+
+    P = np.array([100, 150, 200, 250, 300, 350, 400], float)
+    sd = np.full(P.size, 0.02)  # sem = 0.02 / sqrt(3)
+    # log data with noise of the stated size: log accepted (p > 1% but for a 1% fluke), linear rejected
+    log_cost = 1.0 + 0.8 * np.log(P) + 0.02 * rng.standard_normal(P.size) / np.sqrt(3)
+    f = fit_forms(P, log_cost, sd, 3)
+    assert f["status"] == "one_rejected" and f["better"] == "log"
+    assert f["log"]["p_value"] > 0.01 > f["linear"]["p_value"]
+    assert "rejected" in _verdict("arm", f, "time") and "neither" not in _verdict("arm", f, "time")
+    # p-value against mpmath: chi2.sf(x, k) = Q(k/2, x/2), the regularised upper gamma
+    import mpmath
+
+    for form in ("log", "linear"):
+        x, k = f[form]["chi2"], f[form]["dof"]
+        assert f[form]["p_value"] == pytest.approx(float(mpmath.gammainc(k / 2, x / 2, regularized=True)),
+                                                   rel=1e-9, abs=1e-300)  # double-precision special function
+    # a cost with a bump far outside its error bars: both forms rejected, the verdict says so
+    bumpy = log_cost + np.where(P == 250, 1.0, 0.0)
+    fb = fit_forms(P, bumpy, sd, 3)
+    assert fb["status"] == "both_rejected"
+    v = _verdict("paper-split", fb, "work")
+    assert "neither form fits" in v and "both rejected at the 1% level" in v and "fits log" not in v
+
+
+def test_fit_forms_flags_errors_from_seeds_that_agree_exactly():
+    from saddlepoint.experiments.fig6 import _verdict
+
+    P = np.array([100, 200, 300, 400], float)
+    work = 40.0 * P  # a fixed epoch count: work exactly proportional to P_max, equal for every seed
+    f = fit_forms(P, work, np.zeros(P.size), 2)
+    assert f["status"] == "unweighted" and not f["weighted"] and f["exact"] == ["linear"]
+    assert f["zero_spread_P"] == [100.0, 200.0, 300.0, 400.0] and f["linear"]["p_value"] is None
+    v = _verdict("em-full", f, "work")
+    assert "no error to test" in v and "P_max fits exactly" in v and "chi2" not in v
+    # one seed: no spread at all
+    g = fit_forms(P, work + [0.0, 500.0, -300.0, 100.0], np.zeros(P.size), 1)
+    assert g["status"] == "unweighted" and g["exact"] == [] and "one seed" in _verdict("x", g, "work")
+
+
 def test_every_item_runs_end_to_end_and_validates(tiny_run):
     out, manifest = tiny_run
     assert not manifest.get("missing"), manifest.get("missing")

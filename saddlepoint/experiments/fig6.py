@@ -18,8 +18,10 @@ of the training process instead (one BLAS thread, so equal to the wall time of a
 machine), because the wall time of a machine shared with other work drifts with its load
 and no number of repeats removes a drift. The claim tested: splitting's
 cost grows like ``log P_max``, full width's like ``P_max``, at equal accuracy. Both forms
-(and a power law) are fitted to each arm with uncertainties (:func:`fit_cost`), and
-the better form is named. Besides seconds, the deterministic work (memory-epochs,
+(and a power law) are fitted to each arm with uncertainties (:func:`fit_cost`), the
+form with the smaller chi-square is named, and each form is tested (chi-square at the 1%
+level): the verdict says when both are rejected, or when the seeds give no error to test
+against (:func:`fit_forms`). Besides seconds, the deterministic work (memory-epochs,
 ``sum P`` over every epoch) is fitted the same way.
 """
 
@@ -31,7 +33,7 @@ import numpy as np
 from .protocol import measure, paper_dam
 from .runner import Job, load_split
 
-__all__ = ["MODULE", "ITEMS", "ARMS", "jobs", "assemble", "time_run", "summarise", "fit_cost", "fit_forms"]
+__all__ = ["MODULE", "ITEMS", "ARMS", "LEVEL", "jobs", "assemble", "time_run", "summarise", "fit_cost", "fit_forms"]
 
 MODULE = "fig6"
 ITEMS = ("fig6",)
@@ -146,34 +148,101 @@ def fit_cost(x, y, sigma=None):
     return float(coef[0]), float(coef[1]), float(se[0]), float(se[1]), chi2, dof
 
 
-def fit_forms(P, mean, sd, n):
+#: Significance level of the chi-square test of a fitted form (:func:`fit_forms`).
+LEVEL = 0.01
+
+
+def fit_forms(P, mean, sd, n, level=LEVEL):
     """Fit ``a + b log P`` and ``a + b P`` (weights: standard error of the mean over seeds),
     and the power law ``log y = a + k log P``; name the form with the smaller chi2 (both
-    have two parameters)."""
+    have two parameters), and test each form.
+
+    With errors from the seeds (``n > 1`` and a non-zero spread at every ``P``), a form is
+    rejected when the chance of a chi-square at least as large is below ``level``
+    (``chi2.sf(chi2, dof) < level``): ``status`` is ``"both_rejected"`` (the smaller chi2
+    then names the less bad form, not a good one), ``"one_rejected"`` or ``"both_accepted"``
+    (the data do not tell the forms apart). Without usable errors (one seed, or zero spread
+    between seeds at some ``P``: a deterministic quantity, or seeds that agree exactly) the
+    fits are unweighted, no test is possible, and ``status`` is ``"unweighted"``; ``exact``
+    lists the forms whose residual vanishes (relative residual sum of squares below 1e-12).
+
+    Returns
+    -------
+    dict
+        ``log``, ``linear`` (``intercept``, ``slope``, their ``_se``, ``chi2`` (the residual
+        sum of squares when unweighted), ``dof``, ``p_value`` or None, ``rms_relative``: the
+        rms residual over the mean of the data), ``power`` (``exponent``, ``exponent_se``, ``chi2``, ``dof``),
+        ``better``, ``weighted``, ``level``, ``status``, ``exact``, ``zero_spread_P`` (the
+        ``P`` with zero spread between seeds).
+    """
+    from scipy.stats import chi2 as chi2_dist
+
     P, mean, sd = np.asarray(P, float), np.asarray(mean, float), np.asarray(sd, float)
     sem = sd / math.sqrt(n) if n > 1 else None
+    weighted = sem is not None and bool(np.all(sem > 0))
+    # total sum of squares about the mean, the scale of an "exact" (vanishing) residual
+    tss = float(np.sum((mean - mean.mean()) ** 2)) or 1.0
     out = {}
+    exact = []
     for name, x in (("log", np.log(P)), ("linear", P)):
         a, b, sa, sb, chi2, dof = fit_cost(x, mean, sem)
-        out[name] = dict(intercept=a, slope=b, intercept_se=sa, slope_se=sb, chi2=chi2, dof=dof)
+        pval = float(chi2_dist.sf(chi2, dof)) if weighted and dof > 0 else None
+        rms = math.sqrt(float(np.mean((mean - a - b * x) ** 2))) / abs(float(mean.mean()) or 1.0)
+        out[name] = dict(intercept=a, slope=b, intercept_se=sa, slope_se=sb, chi2=chi2, dof=dof, p_value=pval,
+                         rms_relative=rms)
+        if not weighted and chi2 < 1e-12 * tss:
+            exact.append(name)
     pos = mean > 0
     if pos.sum() >= 2:
         sig = None if sem is None else sem[pos] / mean[pos]
         a, k, sa, sk, chi2, dof = fit_cost(np.log(P[pos]), np.log(mean[pos]), sig)
         out["power"] = dict(exponent=k, exponent_se=sk, chi2=chi2, dof=dof)
     out["better"] = "log" if out["log"]["chi2"] < out["linear"]["chi2"] else "linear"
+    if not weighted or out["log"]["p_value"] is None:
+        status = "unweighted"
+    else:
+        rejected = sum(out[f]["p_value"] < level for f in ("log", "linear"))
+        status = ("both_accepted", "one_rejected", "both_rejected")[rejected]
+    out.update(weighted=weighted, level=level, status=status, exact=exact,
+               zero_spread_P=[float(p) for p in P[sd == 0]] if n > 1 else [])
     return out
 
 
+_FORM = {"log": "log P_max", "linear": "P_max"}
+
+
 def _verdict(arm, fits, what):
+    """One line on the fits of ``fits`` (:func:`fit_forms`): which form fits, and whether
+    any does."""
     f = fits
     better = f["better"]
     other = "linear" if better == "log" else "log"
-    form = {"log": "log P_max", "linear": "P_max"}
     exp = f.get("power")
     tail = f"; power-law exponent {exp['exponent']:.2f} +- {exp['exponent_se']:.2f}" if exp else ""
-    return (f"{arm}: {what} fits {form[better]} better than {form[other]} "
-            f"(chi2 {f[better]['chi2']:.3g} against {f[other]['chi2']:.3g}, {f[better]['dof']} dof{tail}).")
+    dof = f[better]["dof"]
+    level = f"{100 * f.get('level', LEVEL):g}%"
+    status = f.get("status", "unweighted")
+    if status == "unweighted":
+        why = (f"zero spread between seeds at P_max = {', '.join(f'{p:g}' for p in f['zero_spread_P'])}"
+               if f.get("zero_spread_P") else "one seed")
+        if f.get("exact"):
+            fit = f"{' and '.join(_FORM[x] for x in f['exact'])} fit{'s' if len(f['exact']) == 1 else ''} exactly"
+        else:
+            fit = (f"{_FORM[better]} leaves the smaller residual (sum of squares {f[better]['chi2']:.3g} "
+                   f"against {f[other]['chi2']:.3g}; rms {f[better]['rms_relative']:.1%} and "
+                   f"{f[other]['rms_relative']:.1%} of the mean)")
+        return (f"{arm}: {what}: no error to test the fits against ({why}; fitted unweighted): "
+                f"{fit}{tail}.")
+    chis = (f"chi2 {f[better]['chi2']:.3g} against {f[other]['chi2']:.3g}, {dof} dof, "
+            f"chi2/dof {f[better]['chi2'] / dof:.3g} and {f[other]['chi2'] / dof:.3g}")
+    if status == "both_rejected":
+        return (f"{arm}: {what}: neither form fits: a + b log P_max and a + b P_max are both rejected at the "
+                f"{level} level ({chis}); {_FORM[better]} is only the less bad{tail}.")
+    if status == "both_accepted":
+        return (f"{arm}: {what}: both forms are consistent with the data at the {level} level ({chis}): the "
+                f"data do not tell log P_max from P_max{tail}.")
+    return (f"{arm}: {what} fits {_FORM[better]} (p = {f[better]['p_value']:.2g}); {_FORM[other]} is rejected "
+            f"at the {level} level (p = {f[other]['p_value']:.2g}; {chis}{tail}).")
 
 
 def assemble(item, ctx, results):

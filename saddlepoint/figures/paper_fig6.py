@@ -17,7 +17,8 @@ _STYLE = {"paper-split": ("C0", "o-", "splitting (paper protocol)"),
 
 def plot_cost(summary, fits, path, key="time_norm", ylabel="normalised time"):
     """Two panels against P_max: test accuracy (mean +- sd over seeds) and ``key``
-    (``"time_norm"`` or ``"work"``, mean +- sd) with the better fitted form of each arm."""
+    (``"time_norm"`` or ``"work"``, mean +- sd) with the fitted form of smaller chi2 of each arm
+    (which may still be rejected: ``fits[arm]["status"]``, :func:`saddlepoint.experiments.fig6.fit_forms`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,7 +30,7 @@ def plot_cost(summary, fits, path, key="time_norm", ylabel="normalised time"):
         P = np.array([r["P_max"] for r in rows], float)
         a1.errorbar(P, [r["accuracy_mean"] for r in rows], yerr=[r["accuracy_sd"] for r in rows], fmt=style,
                     color=color, capsize=2, ms=4, label=label)
-        # Markers only: the line through them is the better fitted form (solid: log, dashed: linear).
+        # Markers only: the line through them is the form of smaller chi2 (solid: log, dashed: linear).
         a2.errorbar(P, [r[f"{key}_mean"] for r in rows], yerr=[r[f"{key}_sd"] for r in rows], fmt=style[0],
                     color=color, capsize=2, ms=4, label=label)
         f = fits.get(arm)
@@ -44,6 +45,7 @@ def plot_cost(summary, fits, path, key="time_norm", ylabel="normalised time"):
     a1.legend(fontsize=7)
     a2.set_xlabel("P_max")
     a2.set_ylabel(ylabel)
-    a2.set_title("lines: the better fit, a + b log P_max (solid) or a + b P_max (dashed)", fontsize=7)
+    a2.set_title("lines: the form with the smaller chi2, a + b log P_max (solid) or a + b P_max (dashed);\n"
+                 "whether either fits: the verdicts in manifest.json", fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path, dpi=110)
