@@ -310,3 +310,25 @@ def test_cli_errors_name_the_flag(capsys, digits_idx, tmp_path):
     assert "no such directory" in capsys.readouterr().err
     assert main(["figures", "--paper", "--out", str(tmp_path), "--only", "phase_diagram"]) == 2
     assert "--data" in capsys.readouterr().err
+
+
+def test_fig5_draws_none_outside_the_class_palette(tmp_path, monkeypatch):
+    # "none" was drawn grey, which is also class 7 of tab10: a panel of "none" read as sevens.
+    import matplotlib
+    from matplotlib.colors import to_rgba
+
+    from saddlepoint.figures import paper_fig5
+
+    figs = []
+    monkeypatch.setattr(paper_fig5, "save_figure", lambda fig, path, dpi=120: figs.append(fig) or path)
+    E = np.arange(12.0).reshape(6, 2)
+    run = dict(parent=np.array([-1, 0, 1, -1, 3, 4]), classes=np.array([10, 10, 7, 7, 3, 10]))
+    paper_fig5.plot_dynamics_tree(E, run, E, run, tmp_path / "fig5.png")
+    palette = {tuple(np.round(c, 6)) for c in matplotlib.colormaps["tab10"].colors}
+    ax = figs[0].axes[0]
+    none_points, class_points = ax.collections[1], ax.collections[2]
+    assert len(none_points.get_offsets()) == 3 and len(class_points.get_offsets()) == 3
+    none_rgb = tuple(np.round(none_points.get_facecolors()[0][:3], 6))
+    assert none_rgb == tuple(np.round(to_rgba(paper_fig5.NONE_COLOR)[:3], 6)) and none_rgb not in palette
+    # and the legend names it
+    assert "none" in ax.get_legend().get_texts()[0].get_text()

@@ -23,8 +23,9 @@ CAPTIONS = {
             "evenly along the group order, above their group weights; numbers: memories per group.",
     "fig5": "Learning-dynamics tree: every memory state recorded after every epoch, as its overlaps with the "
             "training images, embedded in 2-D by UMAP fitted on (a) full-width training from the mean image and "
-            "used to map (b) growth by splitting; points coloured by the memory's class at that epoch (grey: its "
-            "largest class weight is on \"none\"), joined along trajectories (a copy to its parent).",
+            "used to map (b) growth by splitting; points coloured by the memory's class at that epoch (black, "
+            "outside the class colours: its largest class weight is on \"none\"), joined along trajectories (a "
+            "copy to its parent).",
     "fig6": "Test accuracy and cost against P_max for growth by splitting and training at full width, with the "
             "paper's protocol and with our EM (closed-form beta step), mean +- sd over seeds, each run's time the "
             "minimum over repeats. fig6.png plots time normalised by splitting's mean at the largest P_max (its "

@@ -7,7 +7,11 @@ import numpy as np
 
 from . import save_figure
 
-__all__ = ["plot_dynamics_tree"]
+__all__ = ["plot_dynamics_tree", "NONE_COLOR"]
+
+#: Colour of a memory whose largest class weight is on "none": black, outside the tab10
+#: palette of the ten classes (tab10's grey is class 7).
+NONE_COLOR = "black"
 
 
 def _panel(ax, E, run, title):
@@ -16,10 +20,12 @@ def _panel(ax, E, run, title):
     parent = np.asarray(run["parent"])
     has = parent >= 0
     segs = np.stack([E[parent[has]], E[has]], axis=1)
-    ax.add_collection(LineCollection(segs, colors="0.7", linewidths=0.3, zorder=1))
+    ax.add_collection(LineCollection(segs, colors="0.82", linewidths=0.3, zorder=1))
     cls = np.asarray(run["classes"])
     none = cls > 9  # the "none" column of the class table
-    ax.scatter(E[none, 0], E[none, 1], c="0.5", s=2, linewidths=0, zorder=2)
+    # "none" in black: outside tab10, whose grey is class 7
+    # (not antialiased: a 2-pixel black dot would blend to the grey of class 7)
+    ax.scatter(E[none, 0], E[none, 1], c=NONE_COLOR, s=3, linewidths=0, antialiased=False, zorder=2)
     sc = ax.scatter(E[~none, 0], E[~none, 1], c=cls[~none], cmap="tab10", vmin=-0.5, vmax=9.5, s=2, linewidths=0,
                     zorder=2)
     ax.set_title(title, fontsize=8)
@@ -33,7 +39,8 @@ def plot_dynamics_tree(E_full, full, E_split, split, path, title=None):
 
     ``E_*`` are (S, 2) embeddings of the recorded states; ``full``/``split`` carry ``parent``
     (index of the previous state of the trajectory, -1 at the start) and ``classes`` (0-9, or
-    10 for "none", drawn grey).
+    10 for "none", drawn in :data:`NONE_COLOR`, black, outside the class palette and named
+    in a legend).
     """
     import matplotlib
 
@@ -45,6 +52,11 @@ def plot_dynamics_tree(E_full, full, E_split, split, path, title=None):
     sc = _panel(axes[1], np.asarray(E_split), split, "(b) splitting (same embedding)")
     cb = fig.colorbar(sc, ax=axes, ticks=range(10), fraction=0.03)
     cb.set_label("memory class", fontsize=8)
+    from matplotlib.lines import Line2D
+
+    axes[0].legend(handles=[Line2D([], [], ls="", marker="o", ms=4, color=NONE_COLOR,
+                                   label='"none" (largest class weight on none)')],
+                   loc="lower left", fontsize=7, frameon=True)
     if title:
         fig.suptitle(title, fontsize=9)
     return save_figure(fig, path, dpi=120)
