@@ -45,7 +45,7 @@ def plot_cost(summary, fits, path, key="time_norm", ylabel="normalised time"):
     a1.legend(fontsize=7)
     a2.set_xlabel("P_max")
     a2.set_ylabel(ylabel)
-    a2.set_title("lines: the form with the smaller chi2, a + b log P_max (solid) or a + b P_max (dashed);\n"
-                 "whether either fits: the verdicts in manifest.json", fontsize=7)
+    a2.set_title("lines: the form of smaller chi2, a + b log P_max (solid) or a + b P_max (dashed)\n"
+                 "(whether either fits: the verdicts in manifest.json)", fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path, dpi=110)
