@@ -179,3 +179,45 @@ def test_study_runs_on_a_pool_equal_runs_in_process(tmp_path):
     by_width = lambda d: sorted(d["rows"], key=lambda r: r["P_max"])  # noqa: E731
     for a, b in zip(by_width(c1), by_width(c2)):
         assert (a["P_max"], a["full_epochs"], a["full_final_accuracy"]) == (b["P_max"], b["full_epochs"], b["full_final_accuracy"])
+
+
+def _cost_rows():
+    rows = []
+    for P_max in (16, 32):
+        for base in ("data", "sphere"):
+            rows.append(dict(P_max=float(P_max), baseline=base, target_accuracy=0.9, split_epochs=3.0 * P_max / 16,
+                             split_seconds=0.02 * P_max, full_epochs=7.0, full_seconds=0.5,
+                             full_final_accuracy=0.92))
+    return rows
+
+
+def test_cost_table_labels_each_row_with_its_baseline():
+    from saddlepoint.cli.study import cost_table
+
+    lines = cost_table({"rows": _cost_rows()}).splitlines()
+    assert "baseline" in lines[0]
+    body = lines[1:5]
+    # one row per P_max and baseline, each naming its baseline
+    assert [ln.split()[:2] for ln in body] == [["16", "data"], ["16", "sphere"], ["32", "data"], ["32", "sphere"]]
+    footer = " ".join(lines[5:])  # says what the baselines are
+    assert "sphere:" in footer and "data:" in footer
+
+
+def test_cost_plot_uses_a_log_axis_for_epochs_and_seconds(tmp_path, monkeypatch):
+    from saddlepoint.training import studies
+
+    figs = []
+    monkeypatch.setattr(studies, "save_figure", lambda fig, path, dpi=110: figs.append(fig) or path)
+    rows = _cost_rows()
+    rows[0]["split_epochs"] = 0.0  # cannot be drawn on a log axis: left out, not plotted at a fake value
+    stages = [dict(P=8.0, test_accuracy=0.8), dict(P=16.0, test_accuracy=0.9), dict(P=32.0, test_accuracy=0.93)]
+    studies.plot_cost_study(rows, stages, tmp_path / "cost.png")
+    ax_epochs, ax_seconds = figs[0].axes[:2]
+    assert ax_epochs.get_yscale() == "log" and ax_seconds.get_yscale() == "log"
+    # every tick label of the time axes is positive (symlog showed -10^1, -10^-2)
+    figs[0].canvas.draw()
+    for ax in (ax_epochs, ax_seconds):
+        lo, hi = ax.get_ylim()
+        assert lo > 0 and all(t > 0 for t in ax.get_yticks() if lo <= t <= hi)
+    split_line = ax_epochs.get_lines()[0]
+    assert np.isnan(split_line.get_ydata()[0]) and split_line.get_ydata()[1] == 6.0

@@ -6,7 +6,7 @@ import math
 
 from ._common import add_engine_arguments, emit, engine_kwargs
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "cost_table"]
 
 
 def _list(flag, text, kind, low, high=None, strict=False):
@@ -88,12 +88,18 @@ def run(args):
                                  data_spec=args.data, max_train=args.max_train, max_test=args.max_test,
                                  progress=args.progress, **engine_kwargs(args))
 
-        def human(d):
-            lines = ["P_max  target   split: epochs seconds   full: epochs seconds"]
-            for r in d["rows"]:
-                lines.append(f"{int(r['P_max']):>5d}  {r['target_accuracy']:.4f}   {r['split_epochs']:>12g} {r['split_seconds']:>7.2f}"
-                             f"   {r['full_epochs']:>11g} {r['full_seconds']:>7.2f}")
-            return "\n".join(lines)
-
-        emit(doc, args.json, human)
+        emit(doc, args.json, cost_table)
     return 0
+
+
+def cost_table(doc):
+    """The cost study's rows as a table, one line per ``P_max`` and baseline (the full-width
+    run it is matched against: ``data``, from random training examples, or ``sphere``, from
+    random points on the sphere)."""
+    lines = ["P_max  baseline  target   split: epochs seconds   full: epochs seconds"]
+    for r in sorted(doc["rows"], key=lambda r: (r["P_max"], r["baseline"])):
+        lines.append(f"{int(r['P_max']):>5d}  {r['baseline']:<8s}  {r['target_accuracy']:.4f}   "
+                     f"{r['split_epochs']:>12g} {r['split_seconds']:>7.2f}   {r['full_epochs']:>11g} {r['full_seconds']:>7.2f}")
+    lines.append("baseline: the full-width run compared (data: initialised at random training examples,")
+    lines.append("sphere: at random points on the sphere); target: the accuracy both runs must reach")
+    return "\n".join(lines)

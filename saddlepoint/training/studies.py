@@ -357,6 +357,12 @@ def plot_accuracy_study(summary, path):
     return path
 
 
+def _positive(values):
+    """``values`` with non-positive entries as NaN (a log axis cannot show them)."""
+    v = np.asarray(values, float)
+    return np.where(v > 0, v, np.nan)
+
+
 def plot_cost_study(rows, stages, path):
     """Cost to matched accuracy against P_max (epochs, seconds) and final accuracies."""
     import matplotlib
@@ -370,14 +376,15 @@ def plot_cost_study(rows, stages, path):
         sel = sorted((r for r in rows if r["baseline"] == base), key=lambda r: r["P_max"])
         P = [r["P_max"] for r in sel]
         for ax, unit in zip(axes[:2], ("epochs", "seconds")):
-            ax.plot(P, [r[f"split_{unit}"] for r in sel], "o-", label=f"splitting (target vs {base})")
-            ax.plot(P, [r[f"full_{unit}"] for r in sel], styles.get(base, "x-"), label=f"full width, init {base}")
+            ax.plot(P, _positive([r[f"split_{unit}"] for r in sel]), "o-", label=f"splitting (target vs {base})")
+            ax.plot(P, _positive([r[f"full_{unit}"] for r in sel]), styles.get(base, "x-"),
+                    label=f"full width, init {base}")
         axes[2].plot(P, [r["full_final_accuracy"] for r in sel], styles.get(base, "x-"), label=f"full width, init {base}")
     P = [float(s["P"]) for s in stages]
     axes[2].plot(P, [float(s["test_accuracy"]) for s in stages], "o-", label="splitting")
     for ax, unit in zip(axes[:2], ("epochs", "seconds")):
         ax.set_xscale("log", base=2)
-        ax.set_yscale("symlog", linthresh=1.0 if unit == "epochs" else 0.01)
+        ax.set_yscale("log")  # epochs and seconds are positive (a target never reached: NaN, not drawn)
         ax.set_xlabel("P_max")
         ax.set_ylabel(f"{unit} to matched accuracy")
         ax.legend(fontsize=7)
