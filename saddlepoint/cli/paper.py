@@ -13,7 +13,9 @@ def register(sub):
                        description="Regenerate the paper's ten figures and Table 1 into --out, with "
                                    "manifest.json (every setting, data hash, numbers, seconds) and README.md "
                                    "(a caption per item). Finished runs are cached under OUT/runs/ and skipped "
-                                   "when the command is run again.")
+                                   "when the command is run again; a long fit's checkpoint there "
+                                   "(OUT/runs/<item>/<run>.ckpt.npz) resumes an interrupted run and is deleted "
+                                   "once the run's result is written.")
     add_arguments(p)
     p.set_defaults(func=run)
 
