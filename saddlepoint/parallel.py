@@ -26,9 +26,10 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-__all__ = ["map_unordered", "dask_client", "engine", "slots", "MissingExtraError"]
+__all__ = ["map_unordered", "dask_client", "engine", "slots", "ticking", "MissingExtraError"]
 
 
 class MissingExtraError(ImportError):
@@ -37,6 +38,9 @@ class MissingExtraError(ImportError):
 
 def dask_client(scheduler=None, client=None, connect_timeout="20s"):
     """A ``distributed.Client`` for ``scheduler`` (an address), or ``client`` itself.
+
+    Says ``connecting to the dask scheduler at ADDRESS...`` on stderr first: a scheduler
+    nobody answers takes ``connect_timeout`` to give up.
 
     Raises
     ------
@@ -53,6 +57,8 @@ def dask_client(scheduler=None, client=None, connect_timeout="20s"):
         raise MissingExtraError(
             "--scheduler needs dask.distributed: pip install \"saddlepoint[distributed]\""
         ) from None
+    print(f"connecting to the dask scheduler at {scheduler} (giving up after {connect_timeout})...",
+          file=sys.stderr, flush=True)
     try:
         return Client(scheduler, timeout=connect_timeout)
     except (OSError, ValueError) as exc:  # malformed, refused, unreachable, timed out: name the setting
@@ -128,6 +134,29 @@ def _die_with_parent(parent=None):
     _same_special_functions()
 
 
+@contextlib.contextmanager
+def ticking(bar, interval=1.0):
+    """Context: redraw the tqdm ``bar`` every ``interval`` seconds from a daemon thread, so
+    that its elapsed time runs while a long step makes no update (a bar at 0/1 for a whole
+    training run looks frozen). ``bar=None`` does nothing."""
+    if bar is None:
+        yield bar
+        return
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(interval):
+            bar.refresh()
+
+    thread = threading.Thread(target=tick, name="saddlepoint-progress", daemon=True)
+    thread.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _progress_bar(total, desc, progress):
     if not progress:
         return None
@@ -136,7 +165,8 @@ def _progress_bar(total, desc, progress):
     return tqdm(total=total, desc=desc, leave=False)
 
 
-def map_unordered(fn, jobs, *, workers=1, scheduler=None, client=None, progress=False, desc="jobs"):
+def map_unordered(fn, jobs, *, workers=1, scheduler=None, client=None, progress=False, desc="jobs",
+                  label=None):
     """Run ``fn(job)`` for every job; yield ``(index, result)`` as each finishes.
 
     Parameters
@@ -153,9 +183,11 @@ def map_unordered(fn, jobs, *, workers=1, scheduler=None, client=None, progress=
     client : distributed.Client, optional
         An existing dask client (takes precedence over ``scheduler``; left open).
     progress : bool
-        A tqdm bar over the jobs.
+        A tqdm bar over the jobs; its elapsed time runs (:func:`ticking`) while jobs are running.
     desc : str
         Label of the bar.
+    label : callable, optional
+        ``label(job)``: a short name shown after the bar while the job runs in this process.
 
     Yields
     ------
@@ -175,16 +207,21 @@ def map_unordered(fn, jobs, *, workers=1, scheduler=None, client=None, progress=
     bar = _progress_bar(len(jobs), desc, progress)
     try:
         if client is not None or scheduler is not None:
-            yield from _on_dask(_WithKernels(fn), jobs, scheduler, client, bar)
+            with ticking(bar):
+                yield from _on_dask(_WithKernels(fn), jobs, scheduler, client, bar)
         elif workers <= 1 or len(jobs) <= 1:
             _same_special_functions()
             for i, job in enumerate(jobs):
-                result = fn(job)
+                if bar is not None and label is not None:
+                    bar.set_postfix_str(f"running {label(job)}")
+                with ticking(bar):
+                    result = fn(job)
                 if bar is not None:
                     bar.update(1)
                 yield i, result
         else:
-            yield from _on_pool(fn, jobs, workers, bar)
+            with ticking(bar):
+                yield from _on_pool(fn, jobs, workers, bar)
     finally:
         if bar is not None:
             bar.close()

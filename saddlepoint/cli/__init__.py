@@ -3,6 +3,9 @@
 Each sub-command lives in its own module of this package and exposes
 ``register(subparsers)``, which adds a parser whose default ``func`` runs the command and
 returns an exit status. Modules are discovered, so adding a command means adding a file.
+A command whose work survives an interrupt also gives its parser an attribute
+``interrupt_hint(args, argv)``: the message printed on Ctrl-C, naming what was kept and the
+exact command that resumes; without it the message says that nothing was saved.
 """
 
 import argparse
@@ -79,8 +82,10 @@ def _with_flag(message, subparser):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # for the interrupt message's command line
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
@@ -90,8 +95,9 @@ def main(argv=None):
         with cli_names():
             status = args.func(args)
     except KeyboardInterrupt:
-        print(f"saddlepoint {args.command}: interrupted; the results are PARTIAL (finished parts are saved; "
-              "rerun the same command to resume where supported)", file=sys.stderr)
+        hint = getattr(_subparser(parser, args.command), "interrupt_hint", None)
+        tail = hint(args, argv) if hint is not None else "nothing was saved; rerunning starts over"
+        print(f"saddlepoint {args.command}: interrupted: {tail}", file=sys.stderr)
         return 130
     except (CLIError, ValueError, TypeError, OSError, KeyError, MemoryError, MissingExtraError) as exc:
         sub = _subparser(parser, args.command)

@@ -1,13 +1,16 @@
 """Argument types and output helpers shared by the sub-commands."""
 
 import argparse
+import contextlib
 import json
 import math
+import shlex
 import sys
 
 from ..io import to_jsonable
 
-__all__ = ["int_or_inf", "float_or_inf", "positive_float", "emit", "add_engine_arguments", "engine_kwargs"]
+__all__ = ["int_or_inf", "float_or_inf", "positive_float", "emit", "add_engine_arguments", "engine_kwargs",
+           "connected_engine", "rerun_command", "resume_hint"]
 
 
 def int_or_inf(text):
@@ -67,3 +70,36 @@ def engine_kwargs(args):
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     return {"workers": args.workers, "scheduler": args.scheduler}
+
+
+@contextlib.contextmanager
+def connected_engine(args):
+    """Context: ``workers`` and ``client`` keyword arguments from ``--workers``/``--scheduler``,
+    with the dask client connected (and closed on exit) before the caller creates any output or
+    progress bar, so that a missing ``distributed`` extra or a scheduler nobody answers is
+    reported first (:func:`saddlepoint.parallel.engine`)."""
+    from ..parallel import engine
+
+    kw = engine_kwargs(args)
+    with engine(kw.pop("scheduler")) as client:
+        yield dict(kw, client=client)
+
+
+def _is_flag(word, flag):
+    """``word`` is ``flag`` or an abbreviation argparse accepts for it (``--res`` for ``--resume``)."""
+    word = word.split("=", 1)[0]
+    return word == flag or (len(word) > 3 and word.startswith("--") and flag.startswith(word))
+
+
+def rerun_command(argv, add=None, drop=None):
+    """The command line ``saddlepoint ARGV`` with the flag ``drop`` (and its abbreviations)
+    removed and ``add`` appended unless already there, quoted for a POSIX shell."""
+    words = [w for w in argv if drop is None or not _is_flag(w, drop)]
+    if add is not None and not any(_is_flag(w, add) for w in words):
+        words.append(add)
+    return "saddlepoint " + shlex.join(words)
+
+
+def resume_hint(kept, argv, add=None, drop=None):
+    """The interrupt message's tail: what was kept and the exact command that resumes."""
+    return f"{kept}; to resume, run: {rerun_command(argv, add, drop)}"

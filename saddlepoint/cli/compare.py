@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ._common import emit, engine_kwargs
+from ._common import connected_engine, emit
 from ._problem_args import add_problem_arguments, problem_from_args
 from .simulate import add_simulation_arguments
 
@@ -59,7 +59,15 @@ def register(subparsers):
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--save", default=None, metavar="FILE", help="save the result (JSON)")
     parser.set_defaults(func=run)
+    parser.interrupt_hint = _interrupt_hint
     return parser
+
+
+def _interrupt_hint(args, argv):
+    if not args.csv:
+        return "compare does not resume: rerunning recomputes every N"
+    return f"the finished N are in {args.csv}, but compare does not resume: rerunning recomputes every N " \
+           "and appends to --csv again"
 
 
 def _human(d):
@@ -112,11 +120,12 @@ def run(args):
     from ..io import output_lock
 
     # two runs appending to one --csv would interleave their rows: one writer at a time
-    with output_lock(args.csv, flag="csv", file=True) if args.csv else contextlib.nullcontext():
+    with connected_engine(args) as engine, \
+            output_lock(args.csv, flag="csv", file=True) if args.csv else contextlib.nullcontext():
         d = finite_size_scaling(problem, n_list, method=args.method, seeds=args.seeds, seed=args.seed, init=args.init,
                                 sweeps=args.sweeps, burn_in=args.burn_in, max_epochs=args.max_epochs, tol=args.tol,
                                 M_factor=args.m_factor, power=args.power, csv_path=args.csv,
-                                progress=args.progress, **engine_kwargs(args))
+                                progress=args.progress, **engine)
     d["power"] = args.power
     from ..verdict import scaling_summary
 
@@ -131,6 +140,7 @@ def run(args):
     if d.get("interrupted"):
         import sys
 
-        print("saddlepoint compare: interrupted: PARTIAL result (finished N only)", file=sys.stderr)
+        print(f"saddlepoint compare: interrupted: PARTIAL result (finished N only); "
+              f"{_interrupt_hint(args, getattr(args, 'argv', sys.argv[1:]))}", file=sys.stderr)
         return 130
     return 0

@@ -4,7 +4,7 @@ Each figure is registered once in :mod:`saddlepoint.figures` (a decorated functi
 figure); this command runs them, one progress bar per figure, and writes
 ``<out>/README.md`` with one caption per figure. Everything is computed from scratch unless
 ``--resume`` is given (then the finished rows of identical phase-diagram sweeps in ``--out``
-are kept).
+are kept): after Ctrl-C, the message names the command with ``--resume``.
 
 With ``--paper`` it also regenerates the paper's ten figures and Table 1 into ``OUT/paper``
 (the same function as ``saddlepoint paper``; needs ``--data``; ``--workers`` and
@@ -13,7 +13,7 @@ With ``--paper`` it also regenerates the paper's ten figures and Table 1 into ``
 
 import argparse
 from ..figures import available_figures, make_figures
-from ._common import add_engine_arguments, engine_kwargs
+from ._common import add_engine_arguments, connected_engine, resume_hint
 
 __all__ = ["register", "run"]
 
@@ -39,6 +39,14 @@ def register(sub):
     g.add_argument("--scale", choices=("quick", "paper", "tiny"), default="quick", help="scale of --paper")
     g.add_argument("--seed", type=int, help="training seed of --paper")
     p.set_defaults(func=run)
+    p.interrupt_hint = _interrupt_hint
+
+
+def _interrupt_hint(args, argv):
+    kept = f"the figures finished so far and the finished phase-diagram rows are kept in {args.out}"
+    if args.paper:
+        kept += f" (and the paper's finished runs under {args.out}/paper/runs)"
+    return resume_hint(kept, argv, add="--resume")
 
 
 def run(args):
@@ -54,17 +62,18 @@ def run(args):
     if unknown:
         raise ValueError(f"--only: unknown figure(s) {', '.join(unknown)}; see --list")
     check_writable(args.out, "--out", directory=True)
-    written = make_figures(args.out, names=args.only, quick=args.quick, progress=args.progress,
-                           resume=args.resume, **engine_kwargs(args))
-    for name, paths in written.items():
-        for path in paths:
-            print(f"{name}: {path}")
-    if args.paper:
-        from pathlib import Path
+    with connected_engine(args) as engine:  # before any output: a cluster error comes first
+        written = make_figures(args.out, names=args.only, quick=args.quick, progress=args.progress,
+                               resume=args.resume, **engine)
+        for name, paths in written.items():
+            for path in paths:
+                print(f"{name}: {path}")
+        if args.paper:
+            from pathlib import Path
 
-        from .paper import call, report
+            from .paper import call, report
 
-        manifest = call(Path(args.out) / "paper", args.data, scale=args.scale, seed=args.seed,
-                        progress=args.progress, **engine_kwargs(args))
-        return report(manifest)
+            manifest = call(Path(args.out) / "paper", args.data, scale=args.scale, seed=args.seed,
+                            progress=args.progress, **engine)
+            return report(manifest)
     return 0

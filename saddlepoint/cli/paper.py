@@ -3,7 +3,7 @@
 import argparse
 
 from ..experiments import ITEM_NAMES, run_paper
-from ._common import add_engine_arguments, engine_kwargs
+from ._common import add_engine_arguments, connected_engine, resume_hint
 
 __all__ = ["register", "add_arguments", "run", "call", "report"]
 
@@ -18,6 +18,11 @@ def register(sub):
                                    "once the run's result is written.")
     add_arguments(p)
     p.set_defaults(func=run)
+    p.interrupt_hint = _interrupt_hint
+
+
+def _interrupt_hint(args, argv):
+    return resume_hint(f"the finished runs are cached under {args.out}/runs", argv)
 
 
 def add_arguments(p, data_required=True):
@@ -34,18 +39,19 @@ def add_arguments(p, data_required=True):
 
 
 def run(args):
-    manifest = call(args.out, args.data, scale=args.scale, only=args.only, seed=args.seed,
-                    progress=args.progress, **engine_kwargs(args))
+    with connected_engine(args) as engine:  # before any output: a cluster error comes first
+        manifest = call(args.out, args.data, scale=args.scale, only=args.only, seed=args.seed,
+                        progress=args.progress, **engine)
     return report(manifest, args.only)
 
 
-def call(out, data, workers=1, scheduler=None, **kw):
+def call(out, data, workers=1, scheduler=None, client=None, **kw):
     """:func:`saddlepoint.experiments.run_paper` with errors phrased for the command line."""
     from ..parallel import MissingExtraError
     from . import CLIError
 
     try:
-        return run_paper(out, data, workers=workers, scheduler=scheduler, **kw)
+        return run_paper(out, data, workers=workers, scheduler=scheduler, client=client, **kw)
     except MissingExtraError as exc:
         raise CLIError(str(exc)) from None
 

@@ -8,13 +8,13 @@ Example::
 
 The table ``<out>/phase_diagram.csv`` (one row per point) and its metadata
 ``<out>/phase_diagram.json`` are written as points finish; rerunning the same command resumes
-(only missing points are computed). ``--no-resume`` starts over; ``--plot`` also draws
-``<out>/phase_diagram.png``.
+(only missing points are computed; the message printed on Ctrl-C names the command).
+``--no-resume`` starts over; ``--plot`` also draws ``<out>/phase_diagram.png``.
 """
 
 import argparse
 
-from ._common import add_engine_arguments, emit, engine_kwargs
+from ._common import add_engine_arguments, connected_engine, emit, resume_hint
 from ._problem_args import add_problem_arguments, problem_from_args
 
 __all__ = ["register", "run"]
@@ -42,7 +42,12 @@ def register(subparsers):
     s.add_argument("--plot", action="store_true", help="also draw <out>/phase_diagram.png")
     s.add_argument("--json", action="store_true", help="print a JSON summary")
     parser.set_defaults(func=run)
+    parser.interrupt_hint = _interrupt_hint
     return parser
+
+
+def _interrupt_hint(args, argv):
+    return resume_hint(f"the finished points are kept in {args.out}", argv, drop="--no-resume")
 
 
 def _grid_count(text):
@@ -87,8 +92,9 @@ def run(args):
                 problem.with_parameter(nm, float(v))
         except ValueError as exc:
             raise ValueError(f"{flag}: {exc}") from None
-    result = sweep(problem, xname, xv, yname, yv, args.out, **engine_kwargs(args),
-                   progress=args.progress, resume=args.resume, tol=args.tol)
+    with connected_engine(args) as engine:  # before any output: a cluster error comes first
+        result = sweep(problem, xname, xv, yname, yv, args.out, **engine,
+                       progress=args.progress, resume=args.resume, tol=args.tol)
     _, grids = load_sweep(args.out)
     codes = grids["phase_code"]
     summary = {

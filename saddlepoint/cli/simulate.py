@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from ._common import add_engine_arguments, emit, engine_kwargs
+from ._common import add_engine_arguments, connected_engine, emit, resume_hint
 from ._problem_args import add_problem_arguments, problem_from_args
 
 __all__ = ["register", "run", "add_simulation_arguments", "theory_for"]
@@ -95,11 +95,18 @@ def register(subparsers):
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--save", default=None, metavar="FILE",
                         help="save arrays (.npz) + JSON side-car after every seed; rerunning the same "
-                             "command resumes from it (default: not saved)")
+                             "command resumes from it (default: not saved, and an interrupted run cannot resume)")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="keep the seeds already in --save (--no-resume: replace the file)")
     parser.set_defaults(func=run)
+    parser.interrupt_hint = _interrupt_hint
     return parser
+
+
+def _interrupt_hint(args, argv):
+    if not args.save:
+        return "nothing was saved (give --save FILE to make a run resumable)"
+    return resume_hint(f"the finished seeds are saved in {args.save}", argv, drop="--no-resume")
 
 
 def theory_for(problem, method, init):
@@ -180,8 +187,9 @@ def run(args):
     _check_simulation_args(args, problem)
     settings = dict(init=args.init, sweeps=args.sweeps, burn_in=args.burn_in, max_epochs=args.max_epochs,
                     tol=args.tol, lr=args.lr, batch_size=args.batch_size, split=args.split)
-    res = simulate(problem, method=args.method, seeds=args.seeds, seed=args.seed, M=args.m_samples,
-                   progress=args.progress, save=args.save, resume=args.resume, **settings, **engine_kwargs(args))
+    with connected_engine(args) as engine:  # before any output: a cluster error comes first
+        res = simulate(problem, method=args.method, seeds=args.seeds, seed=args.seed, M=args.m_samples,
+                       progress=args.progress, save=args.save, resume=args.resume, **settings, **engine)
     d = simulation_report(problem, res, args.method, args.init, with_theory=not args.no_theory)
     if args.method == "gibbs":
         d["kept_sweeps"] = args.sweeps - args.burn_in
@@ -191,8 +199,7 @@ def run(args):
         res.save(args.save, report=d, **settings)
     emit(d, args.json, _human)
     if d["partial"]:
-        print(f"saddlepoint simulate: interrupted: PARTIAL result, {res.K} of {args.seeds} seeds"
-              + (f"; rerun the same command to resume from {args.save}" if args.save else
-                 " (give --save to be able to resume)"), file=sys.stderr)
+        print(f"saddlepoint simulate: interrupted: PARTIAL result, {res.K} of {args.seeds} seeds; "
+              f"{_interrupt_hint(args, getattr(args, 'argv', sys.argv[1:]))}", file=sys.stderr)
         return 130
     return 0 if all(d["converged"]) else 1

@@ -4,7 +4,7 @@ JSON + figure in --out)."""
 import argparse
 import math
 
-from ._common import add_engine_arguments, emit, engine_kwargs
+from ._common import add_engine_arguments, connected_engine, emit, resume_hint
 
 __all__ = ["register", "run", "cost_table"]
 
@@ -47,11 +47,14 @@ def register(sub):
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress output")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
+    p.interrupt_hint = _interrupt_hint
+
+
+def _interrupt_hint(args, argv):
+    return resume_hint(f"the finished runs are kept in {args.out or 'study_' + args.which}", argv)
 
 
 def run(args):
-    from ..training import studies
-
     from ..io import check_writable
 
     out = args.out or f"study_{args.which}"
@@ -63,11 +66,18 @@ def run(args):
     if not (args.beta > 0 and args.beta < float("inf")):
         raise ValueError(f"--beta must be a finite number > 0, got {args.beta}")
     check_writable(out, "--out", directory=True)
+    with connected_engine(args) as engine:  # before any output: a cluster error comes first
+        return _run(args, out, seeds, engine)
+
+
+def _run(args, out, seeds, engine):
+    from ..training import studies
+
     if args.which == "accuracy":
         doc = studies.accuracy_study(out, betas=_list("--betas", args.betas, float, 0.0, strict=True),
                                      varsigmas=_list("--varsigmas", args.varsigmas, float, 0.0, 1.0, strict=True),
                                      seeds=seeds, P=args.p, max_epochs=80 if args.max_epochs is None else args.max_epochs,
-                                     progress=args.progress, **engine_kwargs(args))
+                                     progress=args.progress, **engine)
 
         def human(d):
             lines = ["beta  varsigma  test_acc (se)      nn_acc   dead  epochs  seconds"]
@@ -86,7 +96,7 @@ def run(args):
         doc = studies.cost_study(out, P_max_list=p_max_list, P0=args.p0, beta=args.beta,
                                  seed=seeds[0], supervised=args.supervised, max_epochs=100 if args.max_epochs is None else args.max_epochs,
                                  data_spec=args.data, max_train=args.max_train, max_test=args.max_test,
-                                 progress=args.progress, **engine_kwargs(args))
+                                 progress=args.progress, **engine)
 
         emit(doc, args.json, cost_table)
     return 0
