@@ -6,13 +6,32 @@ import argparse
 import math
 from pathlib import Path
 
-from ._common import emit, positive_float
+from ._common import emit, positive_float, resume_hint
 
 __all__ = ["register", "run", "peak_memory_mb"]
 
 
+_DESCRIPTION = """\
+Train a DAM on data; save the model, its memories (PNG) and a JSON report in --out.
+
+Progress (on by default; --no-progress to silence): a bar over epochs shows
+  logp      the training objective: mean log-likelihood per training example, log p(x, y)
+            in nats (with the paper's effective loss and label smoothing; higher is better)
+  val_logp  the same on the validation share that early stopping watches (--protocol paper)
+  beta      the inverse temperature (learned with --protocol paper)
+  dW        the largest change of a memory in the epoch
+log p(x, y) is a density on the sphere: with learned beta it grows with beta as the memories
+sharpen, so values at different beta are not comparable and a rise is not divergence
+(docs/training.md, "The paper's protocol")."""
+
+_EPILOG = """\
+An interrupted run resumes from --checkpoint FILE.npz (the message printed on Ctrl-C names
+the command); without it nothing is kept."""
+
+
 def register(sub):
-    p = sub.add_parser("train", help="train a DAM on data (EM / gradient / SGD, optional growth by splitting)")
+    p = sub.add_parser("train", help="train a DAM on data (EM / gradient / SGD, optional growth by splitting)",
+                       description=_DESCRIPTION, epilog=_EPILOG)
     p.add_argument("--data", default="digits",
                    help="'digits' (default), 'idx:DIR', 'npz:FILE' or 'patches:SIZE:STRIDE:SPEC' (e.g. "
                         "patches:6:2:idx:DIR, the paper's 6x6 patches with stride 2)")
@@ -61,9 +80,28 @@ def register(sub):
                         "--out, kept when the run is interrupted (not with --grow)")
     p.add_argument("--out", default="train_out", help="output directory (default train_out)")
     p.add_argument("--overwrite", action="store_true", help="replace the results in an existing --out directory")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False, help="progress bars")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bars over epochs (--no-progress: none; default: on)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
+    p.interrupt_hint = _interrupt_hint
+
+
+def _interrupt_hint(args, argv):
+    if args.grow:
+        return "nothing was saved (a --grow run does not resume; rerunning starts over)"
+    if not args.checkpoint:
+        return "nothing was saved (give --checkpoint FILE.npz to make a run resumable)"
+    return resume_hint(f"training is checkpointed to {args.checkpoint} every 10 epochs", argv)
+
+
+
+def _checkpoint_files(args):
+    """The files of ``--checkpoint`` (the .npz and its JSON side-car): they may lie in --out."""
+    if not args.checkpoint:
+        return set()
+    ck = Path(args.checkpoint).resolve()
+    return {ck, ck.with_suffix(".json")}
 
 
 def check_train_args(args):
@@ -86,7 +124,9 @@ def check_train_args(args):
         raise ValueError(f"--test-fraction must be in (0, 1), got {args.test_fraction}")
     _check_flag_combinations(args)
     out = check_writable(args.out, "--out", directory=True)
-    if out.is_dir() and any(f.name != LOCK_NAME for f in out.iterdir()) and not args.overwrite:
+    own = _checkpoint_files(args)  # a resumed run finds its own checkpoint there
+    if out.is_dir() and any(f.name != LOCK_NAME and f.resolve() not in own for f in out.iterdir()) \
+            and not args.overwrite:
         raise ValueError(f"--out {out} exists and is not empty: give --overwrite to replace its results, "
                          "or another directory")
     if args.checkpoint:

@@ -383,7 +383,7 @@ def fit(X, W0, beta, *, y=None, pi=None, p0=None, method="em", learn_p=True, var
             history.append(mean_lse - log_z)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(l=f"{history[-1]:.6g}", dW=f"{residual:.2e}")
+                bar.set_postfix(logp=f"{history[-1]:.6g}", dW=f"{residual:.2e}")  # the names of train --help
             converged = _converged(history, residual, tol, ll_tol)
             if callback is not None and callback(epoch, W, p):
                 stopped = not converged
@@ -570,9 +570,11 @@ def _fit_objective(X, W0, beta, *, y, pi, p0, method, learn_p, varsigma, max_epo
                 val_history.append(-vs.loss / vs.count)
             if bar is not None:
                 bar.update(1)
-                post = dict(l=f"{history[-1]:.6g}", beta=f"{state.beta:.4g}")
+                # mean log p(x, y) per example (train --help names them): it grows with a learned
+                # beta as the densities sharpen, which is not divergence
+                post = dict(logp=f"{history[-1]:.6g}", beta=f"{state.beta:.4g}")
                 if val_history:
-                    post["val"] = f"{val_history[-1]:.6g}"
+                    post["val_logp"] = f"{val_history[-1]:.6g}"
                 bar.set_postfix(**post)
             if not np.isfinite(history[-1]):
                 raise FloatingPointError(f"the training objective became {history[-1]} at epoch {epoch}; "
