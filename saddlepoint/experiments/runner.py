@@ -135,7 +135,8 @@ def run_jobs(jobs, runs_dir, *, workers=1, scheduler=None, client=None, progress
     workers, scheduler, client :
         As :func:`saddlepoint.parallel.map_unordered`.
     progress : bool
-        A progress bar over the runs still to do, and one line per skipped batch.
+        A progress bar over the runs still to do (its clock runs, and a run in this process
+        is named after it), and one line per skipped batch.
 
     Returns
     -------
@@ -161,7 +162,8 @@ def run_jobs(jobs, runs_dir, *, workers=1, scheduler=None, client=None, progress
         print(f"[paper] {len(done)} finished run(s) found under {runs_dir}; skipped", flush=True)
     failed = {}
     for i, (result, seconds, error) in map_unordered(execute, todo, workers=workers, scheduler=scheduler,
-                                                     client=client, progress=progress, desc=desc):
+                                                     client=client, progress=progress, desc=desc,
+                                                     label=lambda job: job.key):
         job = todo[i]
         if error is not None:
             failed[job.key] = error
@@ -176,11 +178,13 @@ def run_jobs(jobs, runs_dir, *, workers=1, scheduler=None, client=None, progress
 
 def cached(runs_dir, key, params, fn):
     """``fn(params)`` once: cached under ``runs_dir`` like a job (for steps that need other
-    runs' results, e.g. an embedding). Returns the result dict."""
+    runs' results, e.g. an embedding). Returns the result dict. Says so on stdout before it
+    computes: such a step can take minutes after the runs' bar has finished."""
     job = Job(key, "", params)
     path = job_path(runs_dir, job)
     if path.is_file():
         return _load(path)
+    print(f"[paper] computing {key} (once: cached under {runs_dir})...", flush=True)
     t0 = time.perf_counter()
     result = fn(params)
     _save(path, job, result, time.perf_counter() - t0)

@@ -53,7 +53,8 @@ class FigureRun:
     client : distributed.Client or None
         A dask client: independent jobs go to its cluster instead.
     bar : tqdm or None
-        The current figure's bar.
+        The current figure's bar: one per figure, a running clock until the figure states
+        its number of steps (:meth:`total`).
     """
 
     resume: bool = False
@@ -64,6 +65,7 @@ class FigureRun:
     def total(self, n):
         """Set the number of steps of the current figure (resets its bar)."""
         if self.bar is not None:
+            self.bar.bar_format = None  # from the clock to the usual bar
             self.bar.reset(total=n)
 
     def advance(self, n=1):
@@ -117,7 +119,8 @@ def make_figures(outdir="figures", names=None, quick=False, progress=True, resum
     quick : bool
         Reduced resolution (a smoke run).
     progress : bool
-        One progress bar per figure.
+        One progress bar per figure: its steps once the figure states their number
+        (:meth:`FigureRun.total`), else a running clock.
     resume : bool
         Reuse the finished rows of earlier identical sweeps in ``outdir`` (False: compute
         every figure from scratch).
@@ -129,7 +132,7 @@ def make_figures(outdir="figures", names=None, quick=False, progress=True, resum
     A figure that fails is reported and does not stop the others; the exception is
     re-raised at the end so the command's status is non-zero.
     """
-    from ..parallel import engine
+    from ..parallel import engine, ticking
 
     _discover()
     outdir = Path(outdir)
@@ -146,14 +149,22 @@ def make_figures(outdir="figures", names=None, quick=False, progress=True, resum
             if progress:
                 from tqdm.auto import tqdm
 
-                run.bar = tqdm(total=1, desc=name, unit="step", dynamic_ncols=True)
+                # a running clock until the figure states its steps (a "0/1" looked stuck);
+                # miniters=1: after a resumed sweep's kept rows (one big step) the rate recovers
+                # in a few updates (tqdm's dynamic miniters froze it for seconds)
+                run.bar = tqdm(total=None, desc=name, unit="step", dynamic_ncols=True, miniters=1,
+                               bar_format="{desc}: working... {elapsed}")
             _current.append(run)
             t0 = time.perf_counter()
             try:
-                written[name] = [Path(p) for p in func(outdir, quick)]
+                with ticking(run.bar):
+                    written[name] = [Path(p) for p in func(outdir, quick)]
                 seconds[name] = time.perf_counter() - t0
                 if run.bar is not None:
-                    run.bar.n = run.bar.total or run.bar.n
+                    if run.bar.total is None:
+                        run.bar.bar_format = "{desc}: done in {elapsed}"
+                    else:
+                        run.bar.n = run.bar.total
                     run.bar.refresh()
             except KeyboardInterrupt:
                 raise

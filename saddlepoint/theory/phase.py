@@ -176,8 +176,9 @@ def sweep(problem, x, x_values, y, y_values, out, workers=2, progress=True, resu
     workers : int
         Local processes (1: run in this process); ignored with a dask cluster.
     progress : bool or callable
-        tqdm progress bar; a callable is called instead with the number of rows written
-        after each chunk (e.g. the ``update`` of a caller's bar).
+        tqdm progress bar; a callable is called instead, first with the number of rows kept
+        from an earlier run (if any), then with the number of rows written after each chunk
+        (e.g. the ``update`` of a caller's bar, which then counts as the tqdm bar does).
     resume : bool
         Keep the rows of an earlier run of the same sweep in ``out`` and compute only the
         missing points; with False an existing table is replaced.
@@ -227,6 +228,8 @@ def _sweep_locked(problem, x, xv, y, yv, csv_path, json_path, params, workers, p
             if (i, j) not in done]
     if callable(progress):
         advance, bar = progress, None
+        if done:
+            advance(len(done))  # as the tqdm bar's initial: kept rows are done
     else:
         from tqdm.auto import tqdm
 
