@@ -18,6 +18,7 @@ Every stage is logged (:class:`GrowthResult`, saved as CSV + JSON).
 
 import dataclasses
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -333,6 +334,7 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
     split directions are the top eigenvectors of the split operators under the objective's
     responsibilities (:func:`engine_split_directions`).
     progress : bool
+        Epoch bars and one line per stage, on stderr.
     out : path, optional
         Directory where the stage table is appended after every stage (resumable record).
     callback : callable, optional
@@ -469,9 +471,9 @@ def grow(dam, X, y=None, *, P_max, eps=0.05, which="all", X_test=None, y_test=No
         stages.append(row)
         if out is not None:
             io.append_csv_rows(stage_csv, [row], STAGE_FIELDS)
-        if progress:
+        if progress:  # on stderr with the bars: stdout may carry a result (train --json)
             print(f"[grow] stage {stage}: P={row['P']} epochs={row['epochs']} acc={acc:.4f} "
-                  f"lambda_max={row['lambda_max']:.3f} n_saddle={row['n_saddle']}", flush=True)
+                  f"lambda_max={row['lambda_max']:.3f} n_saddle={row['n_saddle']}", file=sys.stderr, flush=True)
         if row["n_split"] == 0:
             break
         stage += 1
