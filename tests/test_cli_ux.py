@@ -242,12 +242,20 @@ def test_cached_step_says_what_it_computes(tmp_path, capsys):
 _PD = ["phase-diagram", "--x", "beta", "1:2:2", "--y", "alpha", "1:2:2"]
 
 
-def test_scheduler_without_dask_fails_before_any_output(tmp_path, monkeypatch, capsys):
+_SIM = ["--n", "20", "--b-star", "1", "--beta", "3", "--alpha", "4"]
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (_PD, "--out"), (["simulate"] + _SIM, "--save"), (["compare"] + _SIM, "--csv"),
+    (["study", "accuracy"], "--out"), (["figures", "--only", "phase_diagram"], "--out"),
+    (["paper", "--data", "idx:/nonexistent"], "--out"),
+])
+def test_scheduler_without_dask_fails_before_any_output(tmp_path, monkeypatch, capsys, argv, flag):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
-    out = tmp_path / "pd"
-    assert main(_PD + ["--out", str(out), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    out = tmp_path / "o"
+    assert main(argv + [flag, str(out), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
-    assert 'saddlepoint[distributed]' in err and "phase_diagram" not in err  # no bar
+    assert 'saddlepoint[distributed]' in err and "%|" not in err  # the error, and no bar
     assert not out.exists()
 
 

@@ -65,18 +65,25 @@ def run(args):
             raise ValueError(f"{flag} must be >= 1, got {value}")
     if not (args.beta > 0 and args.beta < float("inf")):
         raise ValueError(f"--beta must be a finite number > 0, got {args.beta}")
+    if args.which == "accuracy":
+        grid = dict(betas=_list("--betas", args.betas, float, 0.0, strict=True),
+                    varsigmas=_list("--varsigmas", args.varsigmas, float, 0.0, 1.0, strict=True))
+    else:
+        grid = dict(P_max_list=_list("--p-max-list", args.p_max_list, int, 1))
+        for P_max in grid["P_max_list"]:  # the growth stages are P0 2^k
+            ratio = P_max / args.p0
+            if ratio < 1 or ratio != 2 ** round(math.log2(ratio)):
+                raise ValueError(f"--p-max-list: {P_max} is not --p0 ({args.p0}) times a power of two")
     check_writable(out, "--out", directory=True)
     with connected_engine(args) as engine:  # before any output: a cluster error comes first
-        return _run(args, out, seeds, engine)
+        return _run(args, out, seeds, grid, engine)
 
 
-def _run(args, out, seeds, engine):
+def _run(args, out, seeds, grid, engine):
     from ..training import studies
 
     if args.which == "accuracy":
-        doc = studies.accuracy_study(out, betas=_list("--betas", args.betas, float, 0.0, strict=True),
-                                     varsigmas=_list("--varsigmas", args.varsigmas, float, 0.0, 1.0, strict=True),
-                                     seeds=seeds, P=args.p, max_epochs=80 if args.max_epochs is None else args.max_epochs,
+        doc = studies.accuracy_study(out, **grid, seeds=seeds, P=args.p, max_epochs=80 if args.max_epochs is None else args.max_epochs,
                                      progress=args.progress, **engine)
 
         def human(d):
@@ -88,12 +95,7 @@ def _run(args, out, seeds, engine):
 
         emit(doc, args.json, human)
     else:
-        p_max_list = _list("--p-max-list", args.p_max_list, int, 1)
-        for P_max in p_max_list:  # the growth stages are P0 2^k
-            ratio = P_max / args.p0
-            if ratio < 1 or ratio != 2 ** round(math.log2(ratio)):
-                raise ValueError(f"--p-max-list: {P_max} is not --p0 ({args.p0}) times a power of two")
-        doc = studies.cost_study(out, P_max_list=p_max_list, P0=args.p0, beta=args.beta,
+        doc = studies.cost_study(out, **grid, P0=args.p0, beta=args.beta,
                                  seed=seeds[0], supervised=args.supervised, max_epochs=100 if args.max_epochs is None else args.max_epochs,
                                  data_spec=args.data, max_train=args.max_train, max_test=args.max_test,
                                  progress=args.progress, **engine)
