@@ -47,6 +47,9 @@ __all__ = [
     "load_json",
     "save_npz",
     "load_npz",
+    "identify",
+    "wrong_file",
+    "check_kind",
     "append_csv_rows",
     "read_csv_rows",
     "sort_csv_rows",
@@ -175,6 +178,8 @@ def load_json(path, what="JSON file"):
         with open(path) as fh:
             return json.load(fh)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        if identify(path) is not None:  # another saddlepoint output: say which
+            raise ValueError(wrong_file(path, f"a {what}")) from None
         raise ValueError(f"{path} is not a valid {what} (not JSON: {exc})") from None
 
 
@@ -191,20 +196,139 @@ def save_npz(path, arrays, meta):
     return path
 
 
-def load_npz(path):
-    """Load ``(arrays, meta)`` written by :func:`save_npz`."""
+def load_npz(path, what=".npz file"):
+    """Load ``(arrays, meta)`` written by :func:`save_npz`; ``what`` names the expected file
+    in errors (a directory or another saddlepoint output is named as such: :func:`wrong_file`)."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{wrong_file(path, 'a ' + what)}; give the .npz file")
     if not path.is_file():
-        raise FileNotFoundError(f"no such .npz file: {path}")
+        raise FileNotFoundError(f"no such {what}: {path}")
+    if identify(path) is not None and path.suffix != ".npz":
+        raise ValueError(wrong_file(path, "a " + what))
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except Exception as exc:  # BadZipFile, EOFError, zlib.error, "contains pickled data", ...
-        raise ValueError(f"{path} is not a readable .npz file written by saddlepoint "
+        raise ValueError(f"{path} is not a readable {what} written by saddlepoint "
                          f"(truncated, corrupt or pickled: {type(exc).__name__}: {exc})") from None
     meta_path = path.with_suffix(".json")
     meta = load_json(meta_path, "metadata side-car") if meta_path.is_file() else {}
     return arrays, meta
+
+
+# What each saddlepoint output is, and how to load it: for errors that say "this is X, load it
+# with Y" when a loader is handed another kind of file.
+_KINDS = {
+    "solution": ("a saved Solution (JSON, from solve --save / Solution.save)",
+                 "saddlepoint.theory.problem.Solution.load"),
+    "dam": ("a saved DAM model (.npz with a JSON side-car, from train --out / DAM.save)",
+            "saddlepoint.training.estimator.DAM.load"),
+    "train_dir": ("an output directory of `saddlepoint train`",
+                  "saddlepoint.training.estimator.DAM.load on its model.npz"),
+    "sweep": ("a phase-diagram sweep (CSV table with a JSON side-car, from phase-diagram --out)",
+              "saddlepoint.theory.phase.load_sweep on its directory"),
+    "simulation": ("a saved simulation (.npz with a JSON side-car, from simulate --save)",
+                   "saddlepoint.simulate.load_simulation"),
+    "teacher": ("a saved Teacher (.npz with a JSON side-car, from save_teacher)",
+                "saddlepoint.teacher.load_teacher"),
+    "sample": ("a sampled data set with its teacher (.npz from `saddlepoint sample`)",
+               "saddlepoint.teacher.load_teacher (the teacher) or "
+               "saddlepoint.training.data.load_dataset('npz:FILE') (the examples)"),
+}
+
+
+def _kind_of_json(doc):
+    if not isinstance(doc, dict):
+        return None
+    if {"problem", "m", "m_hat", "converged"} <= doc.keys():
+        return "solution"
+    params = doc.get("parameters")
+    if not isinstance(params, dict):
+        return None
+    if params.get("estimator") == "DAM":
+        return "dam"
+    if {"x_values", "y_values", "problem"} <= params.keys():
+        return "sweep"
+    if {"problem", "method", "M"} <= params.keys():
+        return "simulation"
+    if {"beta_star", "m_samples"} <= params.keys():
+        return "sample"
+    if params.get("kind") == "Teacher":
+        return "teacher"
+    return None
+
+
+def _read_json_quietly(path):
+    try:
+        if path.stat().st_size > 50_000_000:  # not a saddlepoint side-car: do not read it
+            return None
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def identify(path):
+    """Recognise a file or directory written by saddlepoint.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    (kind, description, loader) or None
+        ``kind`` is one of ``"solution"``, ``"dam"``, ``"train_dir"``, ``"sweep"``,
+        ``"simulation"``, ``"teacher"``, ``"sample"``; ``description`` says what it is and ``loader`` which
+        function loads it. None when ``path`` does not exist or is not recognised. Never raises.
+    """
+    path = Path(path)
+    kind = None
+    try:
+        if path.is_dir():
+            if (path / "model.npz").is_file():
+                kind = "train_dir"
+            elif (path / "phase_diagram.json").is_file():
+                kind = "sweep"
+        elif path.is_file():
+            if path.suffix == ".json":
+                kind = _kind_of_json(_read_json_quietly(path))
+            elif path.suffix == ".npz":
+                side = path.with_suffix(".json")
+                kind = _kind_of_json(_read_json_quietly(side)) if side.is_file() else None
+                if kind is None:
+                    with np.load(path, allow_pickle=False) as data:
+                        keys = set(data.files)
+                    kind = ("dam" if {"W", "p", "pi", "classes"} <= keys else
+                            "simulation" if {"seeds", "m", "Q", "p"} <= keys else
+                            "sample" if {"X", "y", "memories", "class_table"} <= keys else None)
+            elif path.suffix == ".csv":
+                with open(path) as fh:
+                    header = fh.readline().strip().split(",")
+                if {"ix", "iy", "x", "y"} <= set(header):
+                    kind = "sweep"
+    except Exception:  # unreadable or damaged: not recognised, the loader reports it
+        kind = None
+    return None if kind is None else (kind, *_KINDS[kind])
+
+
+def wrong_file(path, expected):
+    """Message for a loader given ``path`` instead of ``expected``: says what ``path`` is
+    (when :func:`identify` recognises it) and how to load it."""
+    found = identify(path)
+    if found is None:
+        return f"{path} is not {expected}"
+    _, description, loader = found
+    return f"{path} is {description}, not {expected}: load it with {loader}"
+
+
+def check_kind(path, kind, expected):
+    """Raise ValueError (:func:`wrong_file`) if ``path`` is a recognised saddlepoint output of
+    another kind than ``kind``; unrecognised paths pass (the loader reports what is wrong)."""
+    found = identify(path)
+    if found is not None and found[0] != kind:
+        raise ValueError(wrong_file(path, expected))
 
 
 def append_csv_rows(path, rows, fieldnames):

@@ -35,7 +35,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .training import model, optim
 from ._validation import check_int
-from .io import load_npz, metadata, output_lock, save_npz, to_jsonable
+from .io import check_kind, load_npz, metadata, output_lock, save_npz, to_jsonable, wrong_file
 from .parallel import engine, map_unordered
 
 __all__ = [
@@ -278,8 +278,22 @@ class SimulationResult:
 
 
 def load_simulation(path):
-    """Reload a :class:`SimulationResult` written by :meth:`SimulationResult.save`."""
-    arrays, meta = load_npz(path)
+    """Reload a :class:`SimulationResult` written by :meth:`SimulationResult.save`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If ``path`` is another file (what it is and how to load it, when recognised), or lacks
+        the arrays of a simulation.
+    """
+    expected = "a saved simulation (.npz from simulate --save / SimulationResult.save)"
+    check_kind(path, "simulation", expected)
+    arrays, meta = load_npz(path, "saved simulation (.npz)")
+    names = {f.name for f in dataclasses.fields(SimulationResult)} - {"problem", "method", "M"}
+    if set(arrays) != names:
+        raise ValueError(f"{wrong_file(path, expected)} (arrays {sorted(arrays)}, expected {sorted(names)})")
     params = meta.get("parameters", {})
     return SimulationResult(problem=params.get("problem", {}), method=params.get("method", ""),
                             M=int(params.get("M", 0)), **arrays)

@@ -25,7 +25,8 @@ import numpy as np
 
 from .._validation import check_int
 from .continuation import is_merged
-from ..io import append_csv_rows, check_resume, load_json, output_lock, read_csv_rows, sort_csv_rows
+from ..io import (append_csv_rows, check_kind, check_resume, load_json, output_lock, read_csv_rows,
+                  sort_csv_rows, wrong_file)
 from ..parallel import engine, map_unordered, slots
 from .problem import PARAMETERS, Problem
 from .solvers import descend, solve
@@ -258,9 +259,27 @@ def _sweep_locked(problem, x, xv, y, yv, csv_path, json_path, params, workers, p
 def load_sweep(out, name="phase_diagram"):
     """Load a sweep written by :func:`sweep`: returns ``(meta, grids)`` where ``grids`` maps
     each numeric column to an array of shape ``(len(y_values), len(x_values))`` (NaN where
-    a point is missing) and ``meta`` is the JSON metadata."""
+    a point is missing) and ``meta`` is the JSON metadata.
+
+    ``out`` is the sweep's directory (``--out`` of ``phase-diagram``), or its CSV table or JSON
+    side-car (then ``name`` is taken from the file name). Raises FileNotFoundError naming what
+    is missing, ValueError for another kind of file (saying what it is and how to load it)."""
     out = Path(out)
-    meta = load_json(out / f"{name}.json")
+    expected = "a phase-diagram sweep (its --out directory, or its .csv / .json)"
+    if out.is_file():
+        if out.suffix not in (".csv", ".json"):
+            raise ValueError(wrong_file(out, expected))
+        check_kind(out, "sweep", expected)
+        out, name = out.parent, out.stem
+    elif not out.is_dir():
+        raise FileNotFoundError(f"no such phase-diagram directory: {out} (pass the directory given to "
+                                f"phase-diagram --out, or its {name}.csv)")
+    elif not (out / f"{name}.json").is_file():
+        raise FileNotFoundError(f"{wrong_file(out, expected)} (no {name}.json in it; name= for a sweep "
+                                f"not called {name!r})")
+    meta = load_json(out / f"{name}.json", "sweep metadata")
+    if "x_values" not in meta.get("parameters", {}):
+        raise ValueError(wrong_file(out / f"{name}.json", expected))
     p = meta["parameters"]
     nx, ny = len(p["x_values"]), len(p["y_values"])
     rows = read_csv_rows(out / f"{name}.csv")

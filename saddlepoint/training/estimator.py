@@ -1104,8 +1104,21 @@ class DAM(ClassifierMixin, TransformerMixin, BaseEstimator):
     @classmethod
     def load(cls, path):
         """Load a model written by :meth:`save`, validated as a fitted model is
-        (:func:`check_saved_model`): a damaged or edited file raises ValueError naming it."""
-        arrays, meta = io.load_npz(path)
+        (:func:`check_saved_model`): a damaged or edited file raises ValueError naming it.
+
+        ``path`` is the ``.npz`` file, or a directory written by ``saddlepoint train --out``
+        (its ``model.npz`` is loaded). Another saddlepoint output raises ValueError saying what
+        it is and how to load it.
+        """
+        path = Path(path)
+        if path.is_dir():
+            if not (path / "model.npz").is_file():
+                raise FileNotFoundError(f"{path} is a directory without model.npz: give the model file "
+                                        f"written by DAM.save (train --out DIR writes DIR/model.npz)")
+            path = path / "model.npz"
+        expected = "a saved DAM model (.npz from train --out / DAM.save)"
+        io.check_kind(path, "dam", expected)
+        arrays, meta = io.load_npz(path, "saved DAM model (.npz)")
         check_saved_model(arrays, meta, path)
         params = dict(meta.get("parameters", {}))
         params.pop("estimator", None)
