@@ -14,13 +14,14 @@ then says ``converged: false``), 2 on bad input.
 
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from ._common import emit
 from ._problem_args import add_problem_arguments, problem_from_args
 
-__all__ = ["register", "run", "load_init"]
+__all__ = ["register", "run", "load_init", "report", "save_reported"]
 
 
 def load_init(path):
@@ -31,6 +32,40 @@ def load_init(path):
         return Solution.load(path)
     except (ValueError, FileNotFoundError) as exc:
         raise ValueError(f"--init-from: {exc}") from None
+
+
+def save_reported(path, obj, as_json):
+    """Write ``obj`` as JSON to ``path`` (``--save``), creating missing parent directories as
+    ``mkdir -p`` does, and print ``saved: PATH`` naming the directories created: on stdout,
+    or stderr under ``--json`` (stdout stays one JSON document)."""
+    from ..io import _missing_dirs, save_json
+
+    created = _missing_dirs(Path(path).parent)
+    save_json(path, obj)
+    line = f"saved: {path}"
+    if created:
+        line += " (created directory " + ", ".join(str(c) for c in reversed(created)) + ")"
+    print(line, file=sys.stderr if as_json else sys.stdout)
+
+
+def report(sol):
+    """The ``solve`` report of ``sol`` (what ``--json`` prints and ``--save`` writes;
+    :meth:`Solution.load` reads it back).
+
+    Says which beta is which: with a learned beta, ``beta`` is the learned value and
+    ``beta_start`` (= ``problem.beta``, ``beta_start=`` in ``problem_text``) where it started;
+    at fixed beta the value is ``problem.beta`` alone (no ``beta: null`` beside it).
+    """
+    problem = sol.problem
+    d = sol.to_json()
+    d["problem_text"] = problem.describe()
+    d["beta_learned"] = bool(problem.learn_beta)
+    if problem.learn_beta:
+        d["beta_start"] = problem.beta
+        d["problem_text"] = d["problem_text"].replace(f" beta={problem.beta:g} ", f" beta_start={problem.beta:g} ", 1)
+    elif d.get("beta") is None:
+        d.pop("beta", None)
+    return d
 
 
 def register(subparsers):
@@ -57,7 +92,9 @@ def register(subparsers):
     lb.add_argument("--varsigma", type=float, default=None,
                     help="effective-loss factor on the logits varsigma*beta*w.x (with --learn-beta; default 1)")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
-    s.add_argument("--save", default=None, metavar="FILE", help="save the Solution (JSON, reloadable)")
+    s.add_argument("--save", default=None, metavar="FILE",
+                   help="save the Solution (JSON, what --json prints; reload with Solution.load or --init-from); "
+                        "missing directories are created")
     parser.set_defaults(func=run)
     return parser
 
@@ -110,18 +147,21 @@ def run(args):
         check_writable(args.save, "--save")
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    init = load_init(args.init_from) if args.init_from is not None else args.init
+    init = args.init
+    if args.init_from is not None:
+        init = load_init(args.init_from).state_dict()
+        if not problem.learn_beta:  # a learned beta has no place in a fixed-beta state
+            init.pop("beta", None)
     sol = solve(problem, init=init, method=args.method, tol=args.tol, max_iter=args.max_iter,
                 rng=np.random.default_rng(args.seed))
-    if args.save:
-        sol.save(args.save)
-    d = sol.to_json()
-    d["problem_text"] = problem.describe()
+    d = report(sol)
     if sol.beta is not None and sol.converged and math.isinf(problem.alpha):
         from ..theory.learned_beta import split_at_learned_beta
 
         d["lambda_split"] = [r.lambda_split for r in split_at_learned_beta(sol)]
     emit(d, args.json, _human)
+    if args.save:
+        save_reported(args.save, d, args.json)
     if not sol.converged:
         print(f"saddlepoint solve: NOT CONVERGED: {sol.message}", file=sys.stderr)
         return 1
