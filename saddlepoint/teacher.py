@@ -62,7 +62,7 @@ GRAM_TOL = 1e-10
 
 
 # --------------------------------------------------------------------------- the teacher
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Teacher:
     """A vMF-mixture teacher (docs/sampling_and_teachers.md, section 4), validated on construction.
 
@@ -113,6 +113,14 @@ class Teacher:
         object.__setattr__(self, "beta_star", beta_star)
         object.__setattr__(self, "class_table", class_table)
         object.__setattr__(self, "info", dict(self.info))
+
+    def __repr__(self):
+        # short: the default dataclass repr printed the whole (P_star, N) memory array
+        info = dict(self.info)
+        kind = info.pop("ensemble", "custom")
+        extra = "".join(f", {k}={v!r}" for k, v in info.items() if isinstance(v, (int, float, str, bool)))
+        return (f"Teacher({kind}, N={self.N}, P_star={self.P_star}, C={self.C}, beta_star={self.beta_star:g}"
+                f"{extra}, memories: {self.memories.shape}, class_table: {self.class_table.shape})")
 
     @property
     def N(self):
