@@ -23,7 +23,7 @@ import numpy as np
 
 from . import figure, save_figure
 
-__all__ = ["make", "plot_sweep", "panel_problems", "sweep_title", "AXIS_LABELS"]
+__all__ = ["make", "plot_sweep", "panel_problems", "sweep_title", "is_log_grid", "AXIS_LABELS"]
 
 
 def panel_problems():
@@ -65,9 +65,25 @@ AXIS_LABELS = {"alpha": r"load $\alpha = M/N$", "beta": r"student inverse temper
                "b_star": r"$b^* = \beta^*/N$", "beta_star": r"teacher inverse temperature $\beta^*$"}
 
 
-def _axis(ax, name, values):
-    if name == "alpha" and values.min() > 0 and values.max() / values.min() > 50:
+def is_log_grid(values):
+    """True if ``values`` (1-D) are a geometric grid (``log:a:b:n``, or an explicit list such
+    as 0.1,1,10,100): at least three positive values with equal steps in ``log`` (relative
+    tolerance 1e-6: the rounding of a parsed or saved grid) and unequal steps in value."""
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or v.size < 3 or not np.all(np.isfinite(v)) or not np.all(v > 0):
+        return False
+    dlog, dlin = np.diff(np.log(v)), np.diff(v)
+    geometric = np.allclose(dlog, dlog[0], rtol=1e-6, atol=0)
+    arithmetic = np.allclose(dlin, dlin[0], rtol=1e-6, atol=0)
+    return bool(geometric and not arithmetic)
+
+
+def _axes_scale(ax, x_values, y_values):
+    """Log axes for the grids swept on a log scale (``--x``/``--y`` ``log:a:b:n``)."""
+    if is_log_grid(x_values):
         ax.set_xscale("log")
+    if is_log_grid(y_values):
+        ax.set_yscale("log")
 
 
 def _label(name):
@@ -102,7 +118,7 @@ def plot_sweep(out, title="", name="phase_diagram"):
     _draw_specialisation(fig, ax, g)
     ax.set_xlabel(_label(p["x"]))
     ax.set_ylabel(_label(p["y"]))
-    _axis(ax, p["x"], g["x_values"])
+    _axes_scale(ax, g["x_values"], g["y_values"])
     ax.set_title(title, fontsize=7)
     path = Path(out) / f"{name}.png"
     fig.tight_layout()
@@ -221,7 +237,7 @@ def make(outdir, quick):
                     fontsize=8)
         ax.set_xlabel(_label(xname))
         ax.set_ylabel(_label(yname))
-        _axis(ax, xname, g0["x_values"])
+        _axes_scale(ax, g0["x_values"], g0["y_values"])
     _plot_branches(axs.ravel()[5], branches)
     fig.suptitle(f"Saddle-point phase diagrams of a student DAM learning from a teacher DAM "
                  f"(N = inf, b* = 1; grids {n} x {n})", fontsize=10)
