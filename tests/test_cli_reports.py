@@ -39,15 +39,15 @@ def test_solve_fixed_beta_has_no_null_beta(capsys):
     assert "beta" not in d and d["problem"]["beta"] == 5.0 and d["beta_learned"] is False
 
 
-def test_solve_learned_beta_labels_the_start(tmp_path, capsys):
+def test_solve_learned_beta_is_not_shown_as_the_given_beta(tmp_path, capsys):
     assert main(_LEARN) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert "beta_start=" in first and " beta=" not in first
+    assert " beta=learned " in first and " beta=2 " not in first  # was: "beta=2" beside a learned 63.3
     path = tmp_path / "lb.json"
     assert main(_LEARN + ["--json", "--save", str(path)]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["beta_learned"] is True and d["beta_start"] == d["problem"]["beta"]
-    assert d["beta"] > 10 * d["beta_start"]  # the learned value (63.3 here), not the start (2)
+    assert d["beta_learned"] is True and " beta=learned " in d["problem_text"]
+    assert d["beta"] > 10 * d["problem"]["beta"]  # the learned value (63.3 here), not the --beta given (2)
     # the saved report round-trips, learned beta included
     sol = Solution.load(path)
     assert sol.beta == d["beta"] and sol.problem.learn_beta

@@ -52,17 +52,18 @@ def report(sol):
     """The ``solve`` report of ``sol`` (what ``--json`` prints and ``--save`` writes;
     :meth:`Solution.load` reads it back).
 
-    Says which beta is which: with a learned beta, ``beta`` is the learned value and
-    ``beta_start`` (= ``problem.beta``, ``beta_start=`` in ``problem_text``) where it started;
-    at fixed beta the value is ``problem.beta`` alone (no ``beta: null`` beside it).
+    Says which beta is which (``beta_learned``): with a learned beta, ``beta`` is the learned
+    value and ``problem_text`` says ``beta=learned`` (``problem.beta`` is only the ``--beta``
+    given: a start for ``--init-from`` a Solution without a learned beta; the default start
+    solves the beta equation at the initial memories); at fixed beta the value is
+    ``problem.beta`` alone (no ``beta: null`` beside it).
     """
     problem = sol.problem
     d = sol.to_json()
     d["problem_text"] = problem.describe()
     d["beta_learned"] = bool(problem.learn_beta)
     if problem.learn_beta:
-        d["beta_start"] = problem.beta
-        d["problem_text"] = d["problem_text"].replace(f" beta={problem.beta:g} ", f" beta_start={problem.beta:g} ", 1)
+        d["problem_text"] = d["problem_text"].replace(f" beta={problem.beta:g} ", " beta=learned ", 1)
     elif d.get("beta") is None:
         d.pop("beta", None)
     return d
