@@ -57,7 +57,8 @@ def register(subparsers):
     g.add_argument("--csv", default=None, metavar="FILE", help="append per-N rows to this CSV")
     g.add_argument("--plot", default=None, metavar="FILE", help="write the scaling plot (PNG)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--save", default=None, metavar="FILE", help="save the result (JSON)")
+    parser.add_argument("--save", default=None, metavar="FILE",
+                        help="save the result (JSON; missing directories are created)")
     parser.set_defaults(func=run)
     parser.interrupt_hint = _interrupt_hint
     return parser
