@@ -204,7 +204,7 @@ def load_npz(path, what=".npz file"):
         raise IsADirectoryError(f"{wrong_file(path, 'a ' + what)}; give the .npz file")
     if not path.is_file():
         raise FileNotFoundError(f"no such {what}: {path}")
-    if identify(path) is not None and path.suffix != ".npz":
+    if path.suffix != ".npz" and identify(path) is not None:
         raise ValueError(wrong_file(path, "a " + what))
     try:
         with np.load(path, allow_pickle=False) as data:
