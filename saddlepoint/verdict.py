@@ -560,14 +560,17 @@ def format_scaling(d):
     if "groups" not in d:
         return []
     has_c = "merged_theory_corrected" in d
+    single = len(d["N"]) == 1
+    inf = ("; the N = inf saddle point through the extrapolation" if not single else
+           " (one N: no extrapolation to N = inf; give several N, e.g. --n-list N1,N2,...)")
     if has_c:
         lo = np.nanmax(np.abs(np.asarray(d["merged_theory_corrected"]) - np.asarray(d["merged_theory_N"])))
         lines = ["compared with: the finite-N saddle point (A_N in place of a; leaves out O(1/N), up to "
                  f"{lo:.2g} here) and the finite-N saddle point + O(1/N) correction (docs/finite_n.md; leaves out "
-                 "O(1/N^2)) at each N; the N = inf saddle point through the extrapolation"]
+                 "O(1/N^2)) at each N" + inf]
     else:
         lines = ["compared with: the alpha = inf population map at each N (exact at that N; leaves out the "
-                 "finite-sample bias O(N/M) of a trained student); the N = inf saddle point through the extrapolation"]
+                 "finite-sample bias O(N/M) of a trained student)" + inf]
     lines.append("entries merged by symmetry (per-seed averages): " + "; ".join(d["group_names"]))
     for i, N in enumerate(d["N"]):
         parts = []
@@ -581,8 +584,15 @@ def format_scaling(d):
             parts.append(txt + " stderr)")
         lines.append(f"  N = {N}: " + "; ".join(parts))
     if has_c:
-        lines.append("corrected theory against all N: chi2 = "
-                     + ", ".join(f"{c:.1f}" for c in np.ravel(d["corrected_chi2"])) + f" for {d['corrected_dof']} dof")
+        names = d["group_names"]
+        if single:  # one gap per group: say it in standard errors, not as a chi2 "for 1 dof"
+            lines.append("corrected theory at this N: gap " + "; ".join(
+                f"{name} {g:+.2f}" for name, g in zip(names, np.ravel(d["corrected_gap_sigma"])))
+                + " stderr (one N: no extrapolation, no chi2 over N)")
+        else:
+            dof = d["corrected_dof"]
+            lines.append(f"corrected theory against all {dof} N (no fitted parameter): chi2/dof = "
+                         + "; ".join(f"{name} {c:.3g}/{dof}" for name, c in zip(names, np.ravel(d["corrected_chi2"]))))
         worst = np.nanmax(np.abs(np.asarray(d["corrected_gap_sigma"], dtype=float)), axis=1)  # per N
         thr = np.asarray(d["corrected_threshold"], dtype=float)
         i = int(np.argmax(worst / thr))

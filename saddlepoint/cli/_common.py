@@ -9,7 +9,7 @@ import sys
 
 from ..io import to_jsonable
 
-__all__ = ["int_or_inf", "float_or_inf", "positive_float", "emit", "add_engine_arguments", "engine_kwargs",
+__all__ = ["save_reported", "int_or_inf", "float_or_inf", "positive_float", "emit", "add_engine_arguments", "engine_kwargs",
            "connected_engine", "rerun_command", "resume_hint"]
 
 
@@ -103,3 +103,20 @@ def rerun_command(argv, add=None, drop=None):
 def resume_hint(kept, argv, add=None, drop=None):
     """The interrupt message's tail: what was kept and the exact command that resumes."""
     return f"{kept}; to resume, run: {rerun_command(argv, add, drop)}"
+
+
+def save_reported(path, write, as_json):
+    """Run ``write()`` (which writes ``path``, a ``--save`` target), creating missing parent
+    directories first as ``mkdir -p`` does, and print ``saved: PATH`` naming the directories
+    created: on stdout, or stderr under ``--json`` (stdout stays one JSON document)."""
+    from pathlib import Path
+
+    from ..io import _missing_dirs
+
+    created = _missing_dirs(Path(path).parent)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write()
+    line = f"saved: {path}"
+    if created:
+        line += " (created directory " + ", ".join(str(c) for c in reversed(created)) + ")"
+    print(line, file=sys.stderr if as_json else sys.stdout)

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ._common import connected_engine, emit
+from ._common import connected_engine, emit, save_reported
 from ._problem_args import add_problem_arguments, problem_from_args
 from .simulate import add_simulation_arguments
 
@@ -81,39 +81,12 @@ def _human(d):
                      f"= {gap:.2f} stderr (entry by entry)")
         for row, erow, trow in zip(m, e, t):
             lines.append("    " + "  ".join(f"{v: .5f}+-{s:.5f} (th {w: .5f})" for v, s, w in zip(row, erow, trow)))
-    lines += _scaling_lines(d)
+    from ..verdict import format_scaling
+
+    lines += format_scaling(d)
     if d.get("interrupted"):
         lines.append("(interrupted: finished N only)")
     return "\n".join(lines)
-
-
-_EXTRAPOLATION = "; the N = inf saddle point through the extrapolation"
-_CHI2 = "corrected theory against all N: chi2 = "
-
-
-def _scaling_lines(d):
-    """:func:`saddlepoint.verdict.format_scaling`, with the corrected theory's chi2 named per
-    group of entries, and with one N said plainly: no extrapolation to N = inf, the gap to the
-    corrected theory in standard errors (a chi2 "for 1 dof" of a single gap read as cryptic)."""
-    from ..verdict import format_scaling
-
-    single = len(d.get("N", ())) == 1
-    lines = []
-    for line in format_scaling(d):
-        if single and line.endswith(_EXTRAPOLATION):
-            line = line[: -len(_EXTRAPOLATION)] + " (one N: no extrapolation to N = inf; give --n-list N1,N2,...)"
-        if line.startswith(_CHI2):
-            names, chi2 = d["group_names"], np.ravel(d["corrected_chi2"])
-            if single:
-                gaps = np.ravel(d["corrected_gap_sigma"])
-                line = ("corrected theory at this N: gap " + "; ".join(
-                    f"{name} {g:+.2f}" for name, g in zip(names, gaps)) + " stderr (one N: no extrapolation, "
-                    "no chi2 over N)")
-            else:
-                line = (f"corrected theory against all {d['corrected_dof']} N (no fitted parameter): chi2/dof = "
-                        + "; ".join(f"{name} {c:.3g}/{d['corrected_dof']}" for name, c in zip(names, chi2)))
-        lines.append(line)
-    return lines
 
 
 def run(args):
@@ -164,9 +137,9 @@ def run(args):
         plot_finite_size(d, args.plot, title=problem.describe().split(" N=")[0])
     emit(d, args.json, _human)
     if args.save:
-        from .solve import save_reported
+        from ..io import save_json
 
-        save_reported(args.save, d, args.json)
+        save_reported(args.save, lambda: save_json(args.save, d), args.json)
     if d.get("interrupted"):
         import sys
 

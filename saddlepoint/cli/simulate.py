@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from ._common import add_engine_arguments, connected_engine, emit, resume_hint
+from ._common import add_engine_arguments, connected_engine, emit, resume_hint, save_reported
 from ._problem_args import add_problem_arguments, problem_from_args
 
 __all__ = ["register", "run", "add_simulation_arguments", "theory_for"]
@@ -195,9 +195,9 @@ def run(args):
         d["kept_sweeps"] = args.sweeps - args.burn_in
     d["seeds_requested"] = args.seeds
     d["partial"] = res.K < args.seeds
-    if args.save:
-        res.save(args.save, report=d, **settings)
     emit(d, args.json, _human)
+    if args.save:
+        save_reported(args.save, lambda: res.save(args.save, report=d, **settings), args.json)
     if d["partial"]:
         print(f"saddlepoint simulate: interrupted: PARTIAL result, {res.K} of {args.seeds} seeds; "
               f"{_interrupt_hint(args, getattr(args, 'argv', sys.argv[1:]))}", file=sys.stderr)

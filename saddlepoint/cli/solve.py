@@ -14,14 +14,13 @@ then says ``converged: false``), 2 on bad input.
 
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from ._common import emit
+from ._common import emit, save_reported
 from ._problem_args import add_problem_arguments, problem_from_args
 
-__all__ = ["register", "run", "load_init", "report", "save_reported"]
+__all__ = ["register", "run", "load_init", "report"]
 
 
 def load_init(path):
@@ -32,20 +31,6 @@ def load_init(path):
         return Solution.load(path)
     except (ValueError, FileNotFoundError) as exc:
         raise ValueError(f"--init-from: {exc}") from None
-
-
-def save_reported(path, obj, as_json):
-    """Write ``obj`` as JSON to ``path`` (``--save``), creating missing parent directories as
-    ``mkdir -p`` does, and print ``saved: PATH`` naming the directories created: on stdout,
-    or stderr under ``--json`` (stdout stays one JSON document)."""
-    from ..io import _missing_dirs, save_json
-
-    created = _missing_dirs(Path(path).parent)
-    save_json(path, obj)
-    line = f"saved: {path}"
-    if created:
-        line += " (created directory " + ", ".join(str(c) for c in reversed(created)) + ")"
-    print(line, file=sys.stderr if as_json else sys.stdout)
 
 
 def report(sol):
@@ -162,7 +147,9 @@ def run(args):
         d["lambda_split"] = [r.lambda_split for r in split_at_learned_beta(sol)]
     emit(d, args.json, _human)
     if args.save:
-        save_reported(args.save, d, args.json)
+        from ..io import save_json
+
+        save_reported(args.save, lambda: save_json(args.save, d), args.json)
     if not sol.converged:
         print(f"saddlepoint solve: NOT CONVERGED: {sol.message}", file=sys.stderr)
         return 1
