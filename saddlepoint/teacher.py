@@ -241,11 +241,20 @@ def save_teacher(path, teacher):
 
 
 def load_teacher(path):
-    """Load a :class:`Teacher` written by :func:`save_teacher`."""
+    """Load a :class:`Teacher` written by :func:`save_teacher`.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` holds another saddlepoint output (the message names it and its loader) or
+        no saved Teacher.
+    """
+    expected = "a saved Teacher (.npz with a JSON side-car, from save_teacher)"
+    _io.check_kind(path, "teacher", expected)
     arrays, meta = _io.load_npz(path)
     params = meta.get("parameters", {})
     if "memories" not in arrays or "class_table" not in arrays or "beta_star" not in params:
-        raise ValueError(f"path {path} does not hold a saved Teacher")
+        raise ValueError(f"path {path} does not hold {expected}")
     return Teacher(
         memories=arrays["memories"],
         beta_star=float(params["beta_star"]),

@@ -61,6 +61,8 @@ def test_identify_unknown_and_missing_is_none(tmp_path):
     (load_sweep, "sol.json", ["saved Solution", "Solution.load", "phase-diagram sweep"]),
     (load_sweep, "run/model.npz", ["saved DAM model", "DAM.load"]),
     (Solution.load, "run/model.npz", ["saved DAM model", "DAM.load"]),
+    (load_teacher, "sim.npz", ["saved simulation", "load_simulation", "saved Teacher"]),
+    (load_teacher, "run/model.npz", ["saved DAM model", "DAM.load"]),
 ])
 def test_loader_names_the_wrong_file_and_its_loader(outputs, loader, name, says):
     with pytest.raises(ValueError) as exc:

@@ -136,8 +136,6 @@ def run(args):
     init = args.init
     if args.init_from is not None:
         init = load_init(args.init_from).state_dict()
-        if not problem.learn_beta:  # a learned beta has no place in a fixed-beta state
-            init.pop("beta", None)
     sol = solve(problem, init=init, method=args.method, tol=args.tol, max_iter=args.max_iter,
                 rng=np.random.default_rng(args.seed))
     d = report(sol)

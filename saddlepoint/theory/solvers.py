@@ -200,7 +200,9 @@ def initial_state(equations, init="specialized", rng=None):
     if isinstance(init, dict):
         if "m" not in init:
             raise ValueError("init dict must contain 'm'")
-        extra = {"beta": init["beta"]} if init.get("beta") is not None else {}  # learned beta
+        # a learned beta starts the learned-beta equations; a fixed-beta problem ignores it
+        learned = init.get("beta") is not None and getattr(equations.problem, "learn_beta", False)
+        extra = {"beta": init["beta"]} if learned else {}
         return equations.state_from(init["m"], init.get("p"), init.get("Q"), **extra)
     return equations.initial_state(str(init), rng)
 
