@@ -250,7 +250,9 @@ def load_teacher(path):
         no saved Teacher.
     """
     expected = "a saved Teacher (.npz with a JSON side-car, from save_teacher)"
-    _io.check_kind(path, "teacher", expected)
+    found = _io.identify(path)  # a sampled data set (``saddlepoint sample``) holds its teacher too
+    if found is not None and found[0] not in ("teacher", "sample"):
+        raise ValueError(_io.wrong_file(path, expected))
     arrays, meta = _io.load_npz(path)
     params = meta.get("parameters", {})
     if "memories" not in arrays or "class_table" not in arrays or "beta_star" not in params:
