@@ -185,6 +185,24 @@ def test_stability_by_lanczos_on_the_symmetrized_jacobian(rng, learn_p):
     np.testing.assert_array_equal(stability_eigenvalues(eq, s), full)
 
 
+def test_stability_falls_back_to_the_formed_jacobian_when_lanczos_fails(rng, monkeypatch):
+    # If Lanczos on the symmetrised operator does not converge, the state-sized Jacobian (the
+    # matrix solve budgets memory for) is formed and handed to Arnoldi/LAPACK: same eigenvalues.
+    import saddlepoint.theory.jacobian as jac
+
+    P, P_star = 8, 6
+    pr = Problem(gram=make_gram("overlap", P_star, c=0.3), P=P, beta=30.0, alpha=4.0, N=INF, b_star=1.0,
+                 teacher={"kind": "overlap", "c": 0.3}, p_star=one_hot_class_table(P_star, 2))
+    eq = equations_for(pr)
+    s = eq.pack(rng.uniform(-0.2, 0.9, size=(P, P_star)))
+    expected = jac.leading_eigenvalues(jac.map_jacobian(eq, s), dense_max=10)
+    real = jac._arnoldi_leading
+    monkeypatch.setattr(jac, "_arnoldi_leading",
+                        lambda solver, A, n, floor: None if solver.__name__ == "eigsh" else real(solver, A, n, floor))
+    got = jac.stability_eigenvalues(eq, s, dense_max=10)
+    np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("n_outside", [3, 20])
 def test_leading_eigenvalues_hold_every_eigenvalue_above_the_floor(rng, n_outside):
     from saddlepoint.theory.jacobian import LEADING_FLOOR, leading_eigenvalues, sorted_eigenvalues

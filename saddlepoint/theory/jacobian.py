@@ -166,13 +166,19 @@ def stability_eigenvalues(equations, s, method="auto", floor=LEADING_FLOOR, dens
     symmetric operator with the Jacobian's nonzero eigenvalues (:meth:`Equations.stability_operator`,
     e.g. the cluster regime at fixed ``p``: docs/saddle_point.md, "Stability at large P") is
     handed to Lanczos without forming the Jacobian (the operator may be larger than the
-    state, its extra eigenvalues being zeros: at most ``equations.size`` are returned); otherwise the Jacobian is formed
-    (:func:`map_jacobian` with ``method``) and its eigenvalues taken by Arnoldi or LAPACK.
+    state, its extra eigenvalues being zeros: at most ``equations.size`` are returned).
+    Otherwise, and if Lanczos does not converge, the Jacobian is formed (:func:`map_jacobian`
+    with ``method``; the state-sized matrix that ``solve`` budgets memory for, not the
+    operator, which is ``C`` times larger per side) and its eigenvalues taken by Arnoldi or LAPACK.
     """
+    from scipy.sparse.linalg import eigsh
+
     if method == "auto" and equations.size > dense_max:
         op = equations.stability_operator(s)
         if op is not None:
-            return leading_eigenvalues_symmetric(op, floor, dense_max)[: equations.size]
+            ev = _arnoldi_leading(eigsh, op, op.shape[0], floor)
+            if ev is not None:
+                return np.asarray(ev, dtype=complex)[: equations.size]
     return leading_eigenvalues(map_jacobian(equations, s, method=method), floor, dense_max)
 
 
